@@ -1,0 +1,133 @@
+"""PaxDesk's entry point: the GUI by default, sub-commands for headless work (seed, import, export)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+
+EXIT_DONE, EXIT_REFUSED, EXIT_UNUSABLE = 0, 1, 2
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that exits 2 with one line, not a usage dump, on a bad argument."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_UNUSABLE, f"paxdesk: {message} (see --help)\n")
+
+
+def _add_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", metavar="PATH_OR_URL",
+                        help="SQLite file or postgresql:// URL (default: $PAXDESK_DB, else the user data folder)")
+
+
+def build_parser() -> ArgumentParser:
+    from models import __version__
+
+    parser = ArgumentParser(prog="paxdesk", description="Curate mediation and peacekeeping records.")
+    parser.add_argument("--version", action="version", version=f"PaxDesk {__version__}")
+    _add_db(parser)
+    parser.add_argument("--screenshot", metavar="OUT.png", help="save a PNG of the main window and exit")
+    parser.add_argument("--view", metavar="NAME", help="sidebar view to show, e.g. mediation-events")
+    commands = parser.add_subparsers(dest="command", parser_class=ArgumentParser)
+
+    seed = commands.add_parser("seed", help="create and seed a database")
+    _add_db(seed)
+
+    importer = commands.add_parser("import", help="import an Excel workbook")
+    importer.add_argument("file", metavar="FILE.xlsx")
+    _add_db(importer)
+    importer.add_argument("--format", choices=("auto", "un", "paxdesk"), default="auto")
+    importer.add_argument("--sheet", metavar="NAME")
+    importer.add_argument("--mode", choices=("insert", "upsert"), default="upsert")
+    importer.add_argument("--on-error", choices=("abort", "skip"), default="abort")
+    importer.add_argument("--dry-run", action="store_true")
+    importer.add_argument("--report", metavar="OUT.xlsx")
+    importer.add_argument("--json", action="store_true")
+
+    exporter = commands.add_parser("export", help="export an Excel workbook")
+    exporter.add_argument("file", metavar="OUT.xlsx")
+    _add_db(exporter)
+    exporter.add_argument("--kind", choices=("data", "summary"), default="data")
+    exporter.add_argument("--json", action="store_true")
+    return parser
+
+
+def database_target(args: argparse.Namespace) -> str:
+    from models.db import default_database_path
+
+    return args.db or os.environ.get("PAXDESK_DB") or str(default_database_path())
+
+
+def open_seeded(target: str):
+    """Open the database, seeding it when it holds no records yet (first run)."""
+    from models import schema
+    from models.db import open_database
+    from models.seeding import seed_database
+
+    db = open_database(target)
+    if not schema.Actor.select().exists():
+        seed_database()
+    return db
+
+
+def command_seed(args: argparse.Namespace) -> int:
+    from models.db import open_database
+    from models.seeding import seed_database
+
+    open_database(database_target(args))
+    result = seed_database()
+    print(f"Seeded {database_target(args)}: {result.total} new records"
+          + (f" ({', '.join(f'{k} {v}' for k, v in sorted(result.created.items()))})" if result.total else ""))
+    return EXIT_DONE
+
+
+def command_import(args: argparse.Namespace) -> int:
+    fail(f"import is not available in this version of PaxDesk (file {args.file})")
+    return EXIT_UNUSABLE
+
+
+def command_export(args: argparse.Namespace) -> int:
+    fail(f"export is not available in this version of PaxDesk (file {args.file})")
+    return EXIT_UNUSABLE
+
+
+def command_gui(args: argparse.Namespace) -> int:
+    fail("the window is not available in this version of PaxDesk; use the sub-commands")
+    return EXIT_UNUSABLE
+
+
+def fail(message: str, as_json: bool = False) -> None:
+    if as_json:
+        print(json.dumps({"ok": False, "error": message}, ensure_ascii=False))
+    else:
+        print(f"paxdesk: {message}", file=sys.stderr)
+
+
+COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {
+    None: command_gui,
+    "seed": command_seed,
+    "import": command_import,
+    "export": command_export,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from models.db import DatabaseUnavailable
+    from models.seeding import SeedError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (DatabaseUnavailable, SeedError) as exc:
+        fail(str(exc), getattr(args, "json", False))
+        return EXIT_UNUSABLE
+    except KeyboardInterrupt:
+        fail("interrupted")
+        return EXIT_UNUSABLE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

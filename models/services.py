@@ -1,0 +1,456 @@
+"""Every write to PaxDesk data: create, update, delete and revert, each validated first, run in one
+transaction and recorded in the change log. The GUI, the command line, import and seeding all call these."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from peewee import IntegrityError, Model
+
+from models import schema
+from models.records import RECORD_TYPES, LinkSpec, RecordType, record_type
+from models.validation import Report, fold, validate_link_row, validate_record
+
+BOOKKEEPING = ("id", "created_at", "updated_at", "version")
+
+
+class RecordRefused(Exception):
+    """A write was refused; `report` says why, field by field, in words a curator understands."""
+
+    def __init__(self, report: Report):
+        super().__init__(report.summary())
+        self.report = report
+
+
+class StaleRecord(RecordRefused):
+    """Someone else changed or deleted the record since it was read."""
+
+
+class StillReferenced(RecordRefused):
+    """The record cannot be deleted while other records point to it."""
+
+
+def current_user() -> str:
+    configured = os.environ.get("PAXDESK_USER")
+    if configured:
+        return configured
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name available (some containers): still record something honest
+        return "unknown"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return value
+
+
+def snapshot(model: type[Model], record_id: int) -> dict[str, Any] | None:
+    row = model.select().where(model.id == record_id).dicts().first()
+    return {name: _plain(value) for name, value in row.items()} if row else None
+
+
+# --- The change log --------------------------------------------------------------------------------
+
+class ChangeRecorder:
+    """Collects the entries of one change set; created by `recording`."""
+
+    def __init__(self, change_set: schema.ChangeSet):
+        self.change_set = change_set
+        self.count = 0
+
+    def log(self, model: type[Model], record_id: int, action: str, label: str,
+            old: dict | None, new: dict | None) -> None:
+        schema.ChangeLogEntry.insert(
+            change_set=self.change_set.id, table_name=model._meta.table_name, record_id=record_id,
+            action=action, record_label=label[:200],
+            old_values=json.dumps(old, ensure_ascii=False) if old is not None else None,
+            new_values=json.dumps(new, ensure_ascii=False) if new is not None else None,
+        ).execute()
+        self.count += 1
+
+    def log_many(self, rows: list[dict]) -> None:
+        """Bulk entries for imports: dicts with table_name, record_id, action, record_label, old, new."""
+        prepared = [
+            {
+                "change_set": self.change_set.id, "table_name": row["table_name"], "record_id": row["record_id"],
+                "action": row["action"], "record_label": row["record_label"][:200],
+                "old_values": json.dumps(row["old"], ensure_ascii=False) if row["old"] is not None else None,
+                "new_values": json.dumps(row["new"], ensure_ascii=False) if row["new"] is not None else None,
+            }
+            for row in rows
+        ]
+        for start in range(0, len(prepared), 500):
+            schema.ChangeLogEntry.insert_many(prepared[start:start + 500]).execute()
+        self.count += len(prepared)
+
+
+@contextmanager
+def recording(kind: str, summary: str, recorder: ChangeRecorder | None = None) -> Iterator[ChangeRecorder]:
+    """One transaction and one change set. Nested calls join the outer change set (an import is one entry)."""
+    if recorder is not None:
+        yield recorder
+        return
+    with schema.database.atomic():
+        change_set = schema.ChangeSet.create(user=current_user(), kind=kind, summary=summary[:300])
+        yield ChangeRecorder(change_set)
+
+
+# --- Labels and references -------------------------------------------------------------------------
+
+def _ref_name(spec_key: str, record_id: int | None) -> str:
+    if record_id is None:
+        return ""
+    target = record_type(spec_key)
+    row = target.model.select().where(target.model.id == record_id).dicts().first()
+    return record_label(target, row) if row else f"#{record_id}"
+
+
+def record_label(spec: RecordType, values: dict[str, Any]) -> str:
+    """What people call a record: its name, or its natural key read out (refs by name)."""
+    if spec.name_field != "id" and values.get(spec.name_field):
+        return str(values[spec.name_field])
+    parts = []
+    for name in spec.natural_key:
+        value = values.get(name)
+        field = spec.field(name)
+        if field.kind == "ref":
+            value = _ref_name(field.ref, value) if value is not None else ""
+        if value not in (None, ""):
+            parts.append(str(_plain(value)))
+    return " · ".join(parts) or f"{spec.singular} #{values.get('id')}"
+
+
+def _owned_links(model: type[Model]) -> list[tuple[type[Model], str]]:
+    """(link model, owner field) pairs whose rows belong to a record of `model` and go with it."""
+    spec = next((s for s in RECORD_TYPES.values() if s.model is model), None)
+    if spec is None:
+        return []
+    return [(link.model, link.owner_field) for link in spec.links if link.owner_field]
+
+
+def references_to(spec: RecordType, record_id: int) -> list[str]:
+    """Descriptions of the records that still point to this one (owned link rows excluded)."""
+    owned = set(_owned_links(spec.model))
+    found: list[str] = []
+    for model in schema.RECORD_TABLES:
+        for field in model._meta.sorted_fields:
+            if getattr(field, "rel_model", None) is not spec.model or (model, field.name) in owned:
+                continue
+            rows = model.select().where(field == record_id)
+            count = rows.count()
+            if not count:
+                continue
+            found.append(_describe_referrers(model, field.name, rows, count))
+    return found
+
+
+def _describe_referrers(model: type[Model], field_name: str, rows, count: int) -> str:
+    referrer = next((s for s in RECORD_TYPES.values() if s.model is model), None)
+    if referrer is not None:
+        names = [record_label(referrer, row) for row in rows.limit(3).dicts()]
+        noun = referrer.label.lower() if count > 1 else referrer.singular
+    else:  # a link row: name the record that owns it
+        owner_spec, link = next(
+            (s, link) for s in RECORD_TYPES.values() for link in s.links if link.model is model
+        )
+        owner_ids = [getattr(row, f"{link.owner_field}_id") for row in rows.limit(3)] if link.owner_field else []
+        names = [_ref_name(owner_spec.key, owner_id) for owner_id in owner_ids]
+        noun = f"{owner_spec.label.lower()} (as {link.label.lower()})"
+    more = f" and {count - len(names)} more" if count > len(names) else ""
+    return f"{count} {noun}: {', '.join(names)}{more}"
+
+
+# --- Checks that need the database -----------------------------------------------------------------
+
+def check_against_database(spec: RecordType, clean: dict[str, Any], record_id: int | None = None) -> Report:
+    """Unknown references and natural-key duplicates, as a report."""
+    report = Report()
+    for field in spec.fields:
+        if field.kind == "ref" and clean.get(field.name) is not None:
+            target = record_type(field.ref).model
+            if not target.select().where(target.id == clean[field.name]).exists():
+                report.add(field.name, f"{field.label}: no {record_type(field.ref).singular} #{clean[field.name]}")
+    if report.ok:
+        duplicate = find_by_natural_key(spec, clean)
+        if duplicate is not None and duplicate != record_id:
+            report.add(spec.natural_key[0],
+                       f"A {spec.singular} '{record_label(spec, clean)}' already exists (#{duplicate})")
+    return report
+
+
+def find_by_natural_key(spec: RecordType, clean: dict[str, Any]) -> int | None:
+    model = spec.model
+    query = model.select(model.id)
+    for name in spec.natural_key:
+        column = getattr(model, name)
+        value = clean.get(name)
+        if spec.key == "contributions" and name == "mission_note" and clean.get("mission") is not None:
+            continue  # a named mission's figure is keyed without the note, as the UN keys it
+        if name in ("name", "title", "acronym"):
+            query = query.where(column.collate("NOCASE") == value) if _is_sqlite() else query.where(
+                column.ilike(value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"))
+            )
+        else:
+            query = query.where(column.is_null() if value is None else column == value)
+    row = query.first()
+    return row.id if row else None
+
+
+def _is_sqlite() -> bool:
+    return schema.database.obj.__class__.__name__.startswith("Sqlite")
+
+
+# --- Create, update, delete ------------------------------------------------------------------------
+
+def save_record(key: str, values: dict[str, Any], *, record_id: int | None = None,
+                expected_version: int | None = None, links: dict[str, list[dict]] | None = None,
+                recorder: ChangeRecorder | None = None) -> int:
+    """Create (record_id None) or update a record and, if given, replace its linked rows.
+    Validates everything first; raises RecordRefused without writing anything when any check fails."""
+    spec = record_type(key)
+    clean, report = validate_record(spec, values)
+    clean_links: dict[str, list[dict]] = {}
+    for link_name, rows in (links or {}).items():
+        link = spec.link(link_name)
+        clean_links[link_name] = []
+        for index, row in enumerate(rows, start=1):
+            clean_row, row_report = validate_link_row(link, row)
+            report.extend(row_report, prefix=f"{link_name}[{index}].")
+            clean_links[link_name].append(clean_row)
+    if not report.ok:
+        raise RecordRefused(report)
+    action = "Edit" if record_id is not None else "New"
+    with recording("edit", f"{action} {spec.singular} '{record_label(spec, clean)}'", recorder) as rec:
+        db_report = check_against_database(spec, clean, record_id)
+        for link_name, rows in clean_links.items():
+            db_report.extend(_check_link_rows(spec.link(link_name), rows), prefix=f"{link_name}.")
+        if not db_report.ok:
+            raise RecordRefused(db_report)
+        if record_id is None:
+            record_id = _insert(spec, clean, rec)
+        else:
+            _update(spec, record_id, clean, expected_version, rec)
+        for link_name, rows in clean_links.items():
+            _replace_links(spec, spec.link(link_name), record_id, rows, rec)
+    return record_id
+
+
+def create_record(key: str, values: dict[str, Any], **kwargs) -> int:
+    return save_record(key, values, **kwargs)
+
+
+def update_record(key: str, record_id: int, changes: dict[str, Any], *, expected_version: int | None = None,
+                  **kwargs) -> int:
+    """Change some fields of a record; the others keep their stored values."""
+    spec = record_type(key)
+    current = snapshot(spec.model, record_id)
+    if current is None:
+        raise StaleRecord(_report("id", f"The {spec.singular} #{record_id} no longer exists"))
+    merged = {field.name: current.get(field.name) for field in spec.fields}
+    merged.update(changes)
+    return save_record(key, merged, record_id=record_id, expected_version=expected_version, **kwargs)
+
+
+def _report(field_name: str, message: str) -> Report:
+    report = Report()
+    report.add(field_name, message)
+    return report
+
+
+def _check_link_rows(link: LinkSpec, rows: list[dict]) -> Report:
+    report = Report()
+    seen = set()
+    for index, row in enumerate(rows, start=1):
+        for field in link.fields:
+            if field.kind == "ref" and row.get(field.name) is not None:
+                target = record_type(field.ref).model
+                if not target.select().where(target.id == row[field.name]).exists():
+                    report.add(f"[{index}].{field.name}", f"{field.label}: no such record #{row[field.name]}")
+        identity = tuple(sorted((k, str(v)) for k, v in row.items() if k not in ("notes", "quote")))
+        if identity in seen:
+            report.add(f"[{index}]", f"{link.label}: row {index} repeats an earlier row")
+        seen.add(identity)
+    return report
+
+
+def _insert(spec: RecordType, clean: dict, rec: ChangeRecorder) -> int:
+    try:
+        record_id = spec.model.insert(**clean).execute()
+    except IntegrityError as exc:
+        raise RecordRefused(_report("", f"The database refused the {spec.singular}: {exc}")) from exc
+    rec.log(spec.model, record_id, "insert", record_label(spec, clean), None, snapshot(spec.model, record_id))
+    return record_id
+
+
+def _update(spec: RecordType, record_id: int, clean: dict, expected_version: int | None,
+            rec: ChangeRecorder) -> None:
+    model = spec.model
+    old = snapshot(model, record_id)
+    if old is None:
+        raise StaleRecord(_report("id", f"The {spec.singular} #{record_id} was deleted by someone else"))
+    if expected_version is not None and old["version"] != expected_version:
+        raise StaleRecord(_report("version", _stale_message(spec, record_id, old)))
+    changed = {name: value for name, value in clean.items() if _plain(value) != old.get(name)}
+    if not changed:
+        return
+    query = model.update(**changed, version=model.version + 1, updated_at=schema.utc_now()).where(
+        model.id == record_id, model.version == old["version"]
+    )
+    try:
+        updated = query.execute()
+    except IntegrityError as exc:
+        raise RecordRefused(_report("", f"The database refused the change: {exc}")) from exc
+    if updated == 0:  # another connection changed it between our read and our write
+        raise StaleRecord(_report("version", _stale_message(spec, record_id, snapshot(model, record_id))))
+    rec.log(model, record_id, "update", record_label(spec, {**old, **clean}), old, snapshot(model, record_id))
+
+
+def last_change(model: type[Model], record_id: int) -> tuple[str, str] | None:
+    """(user, when) of the latest change log entry of a row."""
+    entry = (
+        schema.ChangeLogEntry.select(schema.ChangeSet.user, schema.ChangeSet.at)
+        .join(schema.ChangeSet)
+        .where(schema.ChangeLogEntry.table_name == model._meta.table_name,
+               schema.ChangeLogEntry.record_id == record_id)
+        .order_by(schema.ChangeLogEntry.id.desc())
+        .dicts()
+        .first()
+    )
+    return (entry["user"], _plain(entry["at"])) if entry else None
+
+
+def _stale_message(spec: RecordType, record_id: int, current: dict | None) -> str:
+    if current is None:
+        return f"The {spec.singular} #{record_id} was deleted by someone else"
+    who = last_change(spec.model, record_id)
+    by = f" by {who[0]} at {who[1]}" if who else ""
+    return (f"The {spec.singular} '{record_label(spec, current)}' was changed{by} since you opened it; "
+            "reload it to see the new values")
+
+
+def _replace_links(spec: RecordType, link: LinkSpec, record_id: int, rows: list[dict],
+                   rec: ChangeRecorder) -> None:
+    model = link.model
+    owner = _owner_condition(spec, link, record_id)
+    wanted = [{**owner, **row} for row in rows]
+    if link.model is schema.ActorAlias:
+        for row in wanted:
+            row["alias_key"] = fold(row["alias"])
+    field_names = [f.name for f in link.fields]
+    existing = list(model.select().where(*[getattr(model, k) == v for k, v in owner.items()]).dicts())
+    remaining = list(wanted)
+    for row in existing:
+        match = next((w for w in remaining if all(_plain(row[n]) == _plain(w.get(n)) for n in field_names)), None)
+        if match is not None:
+            remaining.remove(match)
+            continue
+        model.delete().where(model.id == row["id"]).execute()
+        rec.log(model, row["id"], "delete", link.label, {k: _plain(v) for k, v in row.items()}, None)
+    for row in remaining:
+        try:
+            new_id = model.insert(**row).execute()
+        except IntegrityError as exc:
+            raise RecordRefused(_report(link.name, f"{link.label}: the database refused a row: {exc}")) from exc
+        rec.log(model, new_id, "insert", link.label, None, snapshot(model, new_id))
+
+
+def _owner_condition(spec: RecordType, link: LinkSpec, record_id: int) -> dict[str, Any]:
+    if link.owner_field is None:
+        return {"record_type": spec.key, "record_id": record_id}
+    return {link.owner_field: record_id}
+
+
+def linked_rows(key: str, record_id: int, link_name: str) -> list[dict]:
+    """The link rows of a record, as the field values a form or export shows."""
+    spec = record_type(key)
+    link = spec.link(link_name)
+    model = link.model
+    owner = _owner_condition(spec, link, record_id)
+    query = model.select().where(*[getattr(model, k) == v for k, v in owner.items()]).order_by(model.id)
+    return [{f.name: row[f.name] for f in link.fields} for row in query.dicts()]
+
+
+def delete_record(key: str, record_id: int, *, expected_version: int | None = None,
+                  recorder: ChangeRecorder | None = None) -> None:
+    """Delete a record with the rows that belong to it; refuse while other records still point to it."""
+    spec = record_type(key)
+    model = spec.model
+    current = snapshot(model, record_id)
+    if current is None:
+        raise StaleRecord(_report("id", f"The {spec.singular} #{record_id} no longer exists"))
+    label = record_label(spec, current)
+    if expected_version is not None and current["version"] != expected_version:
+        raise StaleRecord(_report("version", _stale_message(spec, record_id, current)))
+    referrers = references_to(spec, record_id)
+    if referrers:
+        raise StillReferenced(_report(
+            "id", f"Cannot delete {spec.singular} '{label}': still used by " + "; ".join(referrers)
+        ))
+    with recording("delete", f"Delete {spec.singular} '{label}'", recorder) as rec:
+        for link in spec.links:
+            _replace_links(spec, link, record_id, [], rec)
+        deleted = model.delete().where(model.id == record_id, model.version == current["version"]).execute()
+        if deleted == 0:
+            raise StaleRecord(_report("version", _stale_message(spec, record_id, snapshot(model, record_id))))
+        rec.log(model, record_id, "delete", label, current, None)
+
+
+# --- Revert (undo and redo) ------------------------------------------------------------------------
+
+def _models_by_table() -> dict[str, type[Model]]:
+    return {model._meta.table_name: model for model in schema.RECORD_TABLES}
+
+
+def _stored(model: type[Model], values: dict[str, Any]) -> dict[str, Any]:
+    """JSON snapshot → values Peewee can write (dates back to date objects)."""
+    result = {}
+    for name, value in values.items():
+        field = model._meta.fields[name]
+        if value is not None and field.field_type == "DATE":
+            value = dt.date.fromisoformat(value)
+        elif value is not None and field.field_type == "DATETIME":
+            value = dt.datetime.fromisoformat(value)
+        result[name] = value
+    return result
+
+
+def revert_change_set(change_set_id: int) -> int:
+    """Undo one change set (an edit, a delete, a whole import) as a new change set, and return its id.
+    Refuses, writing nothing, when any row it touched has been changed since."""
+    original = schema.ChangeSet.get_by_id(change_set_id)
+    entries = list(original.entries.order_by(schema.ChangeLogEntry.id.desc()))
+    models = _models_by_table()
+    summary = original.summary[6:] if original.kind == "undo" and original.summary.startswith("Undo: ") \
+        else f"Undo: {original.summary}"
+    with recording("undo", summary) as rec:
+        for entry in entries:
+            model = models[entry.table_name]
+            old = json.loads(entry.old_values) if entry.old_values else None
+            new = json.loads(entry.new_values) if entry.new_values else None
+            current = snapshot(model, entry.record_id)
+            expected = new["version"] if new else None
+            if (current["version"] if current else None) != expected:
+                raise StaleRecord(_report(
+                    "", f"Cannot undo '{original.summary}': '{entry.record_label}' has been changed since"
+                ))
+            if entry.action == "insert":
+                model.delete().where(model.id == entry.record_id).execute()
+                rec.log(model, entry.record_id, "delete", entry.record_label, current, None)
+            elif entry.action == "delete":
+                model.insert(**_stored(model, old)).execute()
+                rec.log(model, entry.record_id, "insert", entry.record_label, None, snapshot(model, entry.record_id))
+            else:
+                restored = {k: v for k, v in old.items() if k not in ("id", "version")}
+                model.update(**_stored(model, restored), version=model.version + 1).where(
+                    model.id == entry.record_id).execute()
+                rec.log(model, entry.record_id, "update", entry.record_label, current,
+                        snapshot(model, entry.record_id))
+        return rec.change_set.id
