@@ -1,0 +1,1 @@
+"""PaxDesk's Qt user interface: windows, table models, forms, dialogs, undo commands, background tasks."""
