@@ -35,6 +35,9 @@ def normalise_edtf(text: str) -> str:
         )
     try:
         edtf.parse_edtf(value)
+        digits = value.rstrip("~?%")
+        if len(digits) == 10 and "X" not in digits:
+            dt.date.fromisoformat(digits)  # the edtf library accepts 2023-02-29
     except Exception as exc:  # the edtf library raises several exception types for bad input
         raise DateError(f"'{value}' is not a real date (month 01–12, day within the month)") from exc
     return value
