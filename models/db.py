@@ -9,10 +9,12 @@ from pathlib import Path
 
 import platformdirs
 from peewee import Database, OperationalError, PostgresqlDatabase, SqliteDatabase
-from playhouse.db_url import connect as connect_url
 from playhouse.migrate import SchemaMigrator
 
+from models.dialect import ConnectionLost, DatabaseUnavailable, server_database
 from models.schema import ALL_TABLES, SCHEMA_VERSION, Setting, database
+
+__all__ = ["ConnectionLost", "DatabaseUnavailable", "open_database", "connect", "describe_target", "set_setting"]
 
 SQLITE_PRAGMAS = {
     "foreign_keys": 1,
@@ -25,10 +27,6 @@ SQLITE_PRAGMAS = {
 # version reached → function that upgrades the schema from the version before it.
 Migration = Callable[[SchemaMigrator, Database], None]
 MIGRATIONS: dict[int, Migration] = {}
-
-
-class DatabaseUnavailable(Exception):
-    """The database cannot be opened or created; the message says why in plain words."""
 
 
 def default_database_path() -> Path:
@@ -44,20 +42,24 @@ def describe_target(target: str) -> str:
     if not is_url(target):
         return target
     scheme, rest = target.split("://", 1)
+    rest, _, query = rest.partition("?")
     if "@" in rest:
         credentials, host = rest.rsplit("@", 1)
-        user = credentials.split(":", 1)[0]
-        return f"{scheme}://{user}@{host}"
-    return target
+        rest = f"{credentials.split(':', 1)[0]}@{host}"
+    # libpq also takes a password as a query parameter; keep the other parameters (sslmode, options).
+    kept = [part for part in query.split("&") if part and not part.lower().startswith("password=")]
+    return f"{scheme}://{rest}" + (f"?{'&'.join(kept)}" if kept else "")
 
 
 def connect(target: str | Path) -> Database:
     """A Peewee database for a SQLite path or a postgresql:// URL; not yet bound to the models."""
     text = str(target)
     if is_url(text):
-        if not text.startswith(("postgresql://", "postgres://", "sqlite://", "sqlite:///")):
+        if text.startswith("sqlite:///"):
+            return connect(text.removeprefix("sqlite:///"))
+        if not text.startswith(("postgresql://", "postgres://")):
             raise DatabaseUnavailable(f"Unsupported database URL {describe_target(text)}: use postgresql://")
-        return connect_url(text)
+        return server_database(text)
     path = Path(text).expanduser()
     if path.exists() and path.is_dir():
         raise DatabaseUnavailable(f"{path} is a folder, not a database file")
@@ -93,6 +95,12 @@ def open_database(target: str | Path) -> Database:
     return db
 
 
+def set_setting(key: str, value: str) -> None:
+    """Store a data setting (an upsert both SQLite and PostgreSQL understand; REPLACE is SQLite's own)."""
+    Setting.insert(key=key, value=value).on_conflict(conflict_target=[Setting.key], update={Setting.value: value}) \
+        .execute()
+
+
 def schema_version(db: Database) -> int:
     if not db.table_exists(Setting._meta.table_name):
         return 0
@@ -104,7 +112,7 @@ def _ensure_schema(db: Database) -> None:
     if not db.table_exists(Setting._meta.table_name):
         with db.atomic():
             db.create_tables(ALL_TABLES)
-            Setting.replace(key="schema_version", value=str(SCHEMA_VERSION)).execute()
+            set_setting("schema_version", str(SCHEMA_VERSION))
         return
     current = schema_version(db)
     if current > SCHEMA_VERSION:
@@ -122,7 +130,7 @@ def migrate(db: Database, current: int) -> Path | None:
     for version in range(current + 1, SCHEMA_VERSION + 1):
         with db.atomic():
             MIGRATIONS[version](migrator, db)
-            Setting.replace(key="schema_version", value=str(version)).execute()
+            set_setting("schema_version", str(version))
     return backup
 
 

@@ -38,8 +38,10 @@ def non_negative(column: str) -> Check:
 def date_order(start: str, end: str) -> SQL:
     """CHECK that an EDTF end date is not certainly before its start (compare the common prefix,
     qualifiers stripped, unknown digits read as the widest case)."""
-    start_text = f"REPLACE(RTRIM({start}, '~?%'), 'X', '0')"
-    end_text = f"REPLACE(RTRIM({end}, '~?%'), 'X', '9')"
+    # '%%': psycopg2 reads a lone % in any statement as a parameter marker and sends '%%' as '%'; SQLite
+    # gets '%%' itself, which as RTRIM's set of characters to strip means the same as '%'.
+    start_text = f"REPLACE(RTRIM({start}, '~?%%'), 'X', '0')"
+    end_text = f"REPLACE(RTRIM({end}, '~?%%'), 'X', '9')"
     return SQL(
         f"CHECK ({start} IS NULL OR {end} IS NULL OR "
         f"{end_text} >= SUBSTR({start_text}, 1, LENGTH({end_text})))"
