@@ -13,7 +13,7 @@ from typing import Any
 
 from peewee import IntegrityError, Model
 
-from models import schema
+from models import dialect, schema
 from models.records import RECORD_TYPES, LinkSpec, RecordType, record_type
 from models.validation import Report, fold, validate_link_row, validate_record
 
@@ -34,6 +34,15 @@ class StaleRecord(RecordRefused):
 
 class StillReferenced(RecordRefused):
     """The record cannot be deleted while other records point to it."""
+
+
+class WriteFailed(RecordRefused):
+    """Not the data's fault: a busy database, a collision with another save, a lost server connection.
+    `retryable` is True when nothing was committed, so saving again is safe."""
+
+    def __init__(self, report: Report, retryable: bool):
+        super().__init__(report)
+        self.retryable = retryable
 
 
 def current_user() -> str:
@@ -96,11 +105,25 @@ class ChangeRecorder:
 def recording(kind: str, summary: str, recorder: ChangeRecorder | None = None) -> Iterator[ChangeRecorder]:
     """One transaction and one change set. Nested calls join the outer change set (an import is one entry)."""
     if recorder is not None:
-        yield recorder
+        # A savepoint: a refused record (a database IntegrityError included) is undone alone and leaves the
+        # outer transaction usable, on PostgreSQL (which otherwise aborts it) as on SQLite.
+        count = recorder.count
+        try:
+            with dialect.write_transaction():
+                yield recorder
+        except BaseException:
+            recorder.count = count
+            raise
         return
-    with schema.database.atomic():
-        change_set = schema.ChangeSet.create(user=current_user(), kind=kind, summary=summary[:300])
-        yield ChangeRecorder(change_set)
+    try:
+        with dialect.write_transaction():
+            change_set = schema.ChangeSet.create(user=current_user(), kind=kind, summary=summary[:300])
+            recorder = ChangeRecorder(change_set)
+            yield recorder
+            if recorder.count == 0:  # nothing changed: leave no empty entry in the log (nor an undo step)
+                change_set.delete_instance()
+    except dialect.TransactionFailed as exc:
+        raise WriteFailed(_report("", str(exc)), retryable=exc.retryable) from exc
 
 
 # --- Labels and references -------------------------------------------------------------------------
@@ -195,21 +218,16 @@ def find_by_natural_key(spec: RecordType, clean: dict[str, Any]) -> int | None:
         if spec.key == "contributions" and name == "mission_note" and clean.get("mission") is not None:
             continue  # a named mission's figure is keyed without the note, as the UN keys it
         if name in ("name", "title", "acronym"):
-            query = query.where(column.collate("NOCASE") == value) if _is_sqlite() else query.where(
-                column.ilike(value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"))
-            )
+            query = query.where(dialect.equals_ignoring_case(column, value))
         else:
             query = query.where(column.is_null() if value is None else column == value)
     row = query.first()
     return row.id if row else None
 
 
-def _is_sqlite() -> bool:
-    return schema.database.obj.__class__.__name__.startswith("Sqlite")
-
-
 # --- Create, update, delete ------------------------------------------------------------------------
 
+@dialect.retry_unsaved
 def save_record(key: str, values: dict[str, Any], *, record_id: int | None = None,
                 expected_version: int | None = None, links: dict[str, list[dict]] | None = None,
                 recorder: ChangeRecorder | None = None) -> int:
@@ -378,6 +396,7 @@ def linked_rows(key: str, record_id: int, link_name: str) -> list[dict]:
     return [{f.name: row[f.name] for f in link.fields} for row in query.dicts()]
 
 
+@dialect.retry_unsaved
 def delete_record(key: str, record_id: int, *, expected_version: int | None = None,
                   recorder: ChangeRecorder | None = None) -> None:
     """Delete a record with the rows that belong to it; refuse while other records still point to it."""
@@ -422,6 +441,7 @@ def _stored(model: type[Model], values: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+@dialect.retry_unsaved
 def revert_change_set(change_set_id: int) -> int:
     """Undo one change set (an edit, a delete, a whole import) as a new change set, and return its id.
     Refuses, writing nothing, when any row it touched has been changed since."""
@@ -437,20 +457,27 @@ def revert_change_set(change_set_id: int) -> int:
             new = json.loads(entry.new_values) if entry.new_values else None
             current = snapshot(model, entry.record_id)
             expected = new["version"] if new else None
+            stale = StaleRecord(_report(
+                "", f"Cannot undo '{original.summary}': '{entry.record_label}' has been changed since"
+            ))
             if (current["version"] if current else None) != expected:
-                raise StaleRecord(_report(
-                    "", f"Cannot undo '{original.summary}': '{entry.record_label}' has been changed since"
-                ))
+                raise stale
+            # Each write below names the version checked above: on PostgreSQL another save may commit in between.
             if entry.action == "insert":
-                model.delete().where(model.id == entry.record_id).execute()
+                if not model.delete().where(model.id == entry.record_id, model.version == expected).execute():
+                    raise stale
                 rec.log(model, entry.record_id, "delete", entry.record_label, current, None)
             elif entry.action == "delete":
-                model.insert(**_stored(model, old)).execute()
+                try:
+                    model.insert(**_stored(model, old)).execute()
+                except IntegrityError as exc:
+                    raise stale from exc
                 rec.log(model, entry.record_id, "insert", entry.record_label, None, snapshot(model, entry.record_id))
             else:
                 restored = {k: v for k, v in old.items() if k not in ("id", "version")}
-                model.update(**_stored(model, restored), version=model.version + 1).where(
-                    model.id == entry.record_id).execute()
+                if not model.update(**_stored(model, restored), version=model.version + 1).where(
+                        model.id == entry.record_id, model.version == expected).execute():
+                    raise stale
                 rec.log(model, entry.record_id, "update", entry.record_label, current,
                         snapshot(model, entry.record_id))
         return rec.change_set.id

@@ -112,17 +112,24 @@ def clean_value(spec: FieldSpec, value: Any) -> Any:
     raise ValueError(f"{spec.label} has an unknown kind {spec.kind}")
 
 
+LARGEST_WHOLE_NUMBER = 10**15  # far beyond any count, and safely inside every engine's integer type
+
+
 def _whole_number(spec: FieldSpec, value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError(f"{spec.label} must be a whole number, not {value}")
-    if isinstance(value, int):
-        return value
     if isinstance(value, float) and value.is_integer():
-        return int(value)
-    text = str(value).strip()
-    if re.fullmatch(r"[+-]?\d{1,15}(\.0+)?", text):
-        return int(float(text)) if "." in text else int(text)
-    raise ValueError(f"{spec.label} must be a whole number, not '{value}'")
+        value = int(value)
+    if isinstance(value, int):
+        number = value
+    else:
+        text = str(value).strip()
+        if not re.fullmatch(r"[+-]?\d{1,16}(\.0+)?", text):
+            raise ValueError(f"{spec.label} must be a whole number, not '{value}'")
+        number = int(text.split(".")[0])
+    if abs(number) > LARGEST_WHOLE_NUMBER:
+        raise ValueError(f"{spec.label} is too large ({number})")
+    return number
 
 
 def _real_number(spec: FieldSpec, value: Any) -> float:

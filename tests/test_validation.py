@@ -37,6 +37,7 @@ CASES = [
      "Personnel type 'Soldiers' is not one of: Troops, Staff Officer"),
     ("contributions", CONTRIBUTION, {"female_count": -1}, "female_count", "Female cannot be negative (-1)"),
     ("contributions", CONTRIBUTION, {"male_count": "many"}, "male_count", "Male must be a whole number, not 'many'"),
+    ("contributions", CONTRIBUTION, {"male_count": 10**20}, "male_count", "Male is too large"),
     ("contributions", CONTRIBUTION, {"total_count": 200}, "total_count", "Total 200 is not female 3 + male 136"),
     ("contributions", CONTRIBUTION, {"female_count": None, "male_count": None}, "total_count", "Give the total"),
     ("contributions", CONTRIBUTION, {"female_count": 9, "male_count": None, "total_count": 5}, "total_count",
