@@ -232,3 +232,82 @@ def export_metadata(kind: str, filters: str, extra: list[tuple[str, Any]] | None
         ("Filters", filters or "none (all records)"),
         *(extra or []),
     ]
+
+
+# --- xlsxwriter: the large data sheets --------------------------------------------------------------
+# openpyxl's write-only mode took 2-3x as long as xlsxwriter's constant-memory mode for 100,000 contribution
+# rows (benchmarks/bench_export.py), so sheets that can be large are streamed with xlsxwriter.
+
+class XlsxFormats:
+    """The few cell formats of a data workbook, created once per workbook."""
+
+    def __init__(self, workbook) -> None:
+        self.header = workbook.add_format({"bold": True, "bg_color": f"#{HEADER_FILL}", "bottom": 1,
+                                           "text_wrap": True, "valign": "top"})
+        self.date = workbook.add_format({"num_format": DATE_FORMAT})
+        self.datetime = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+        self.quoted = workbook.add_format({"quote_prefix": True})
+        self.bold = workbook.add_format({"bold": True})
+        self.title = workbook.add_format({"bold": True, "font_size": 14})
+        self.wrap = workbook.add_format({"text_wrap": True, "valign": "top"})
+
+
+def write_cells(ws, row: int, values, formats: XlsxFormats, sheet: str = "") -> None:
+    """Write one row of typed values: text as text (formula-like text with a quote prefix), numbers as
+    numbers, dates as Excel dates; None and '' stay blank."""
+    for column, value in enumerate(values):
+        if value is None or value == "":
+            continue
+        if isinstance(value, str):
+            if len(value) > EXCEL_TEXT_LIMIT:
+                check_text(value, f"Sheet {sheet} row {row + 1}")
+            if value[0] in "=+-@\t\r":
+                ws.write_string(row, column, value, formats.quoted)
+            else:
+                ws.write_string(row, column, value)
+        elif isinstance(value, bool):
+            ws.write_boolean(row, column, value)
+        elif isinstance(value, int | float):
+            ws.write_number(row, column, value)
+        elif isinstance(value, dt.datetime):
+            ws.write_datetime(row, column, value, formats.datetime)
+        elif isinstance(value, dt.date):
+            ws.write_datetime(row, column, value, formats.date)
+        else:
+            ws.write_string(row, column, str(value))
+
+
+def header_row(ws, headers: list[str], formats: XlsxFormats, rows: int, widths: list[float] | None = None) -> None:
+    """Bold header in row 1, frozen, with an autofilter over the data below it."""
+    for column, header in enumerate(headers):
+        ws.write_string(0, column, header, formats.header)
+    ws.freeze_panes(1, 0)
+    ws.autofilter(0, 0, max(rows, 1), max(len(headers) - 1, 0))
+    for column, width in enumerate(widths or []):
+        ws.set_column(column, column, width)
+
+
+def metadata_sheet(workbook, formats: XlsxFormats, rows: list[tuple[str, Any]], name: str = "Metadata"):
+    ws = workbook.add_worksheet(name)
+    header_row(ws, ["Item", "Value"], formats, len(rows), [22, 90])
+    for index, row in enumerate(rows, start=1):
+        write_cells(ws, index, row, formats, name)
+    return ws
+
+
+@contextmanager
+def xlsx_workbook(path: Path) -> Iterator[Any]:
+    """An xlsxwriter workbook in constant-memory mode (rows streamed to disk), closed even when the work
+    fails or is cancelled so that its own temporary files go too."""
+    import xlsxwriter
+
+    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    try:
+        yield workbook
+    except BaseException:
+        try:
+            workbook.close()
+        except Exception:  # the partial file is discarded by atomic_target anyway
+            pass
+        raise
+    workbook.close()
