@@ -30,7 +30,12 @@ PERCENT_FORMAT = "0%"
 
 
 class ExportError(Exception):
-    """An export could not be written; the message says why in words a curator understands."""
+    """An export could not be written (bad path, no permission, file open elsewhere); the message says why
+    in words a curator understands."""
+
+
+class ExportRefused(ExportError):
+    """The data does not fit an Excel workbook (a text over Excel's cell limit, too many rows)."""
 
 
 def needs_quote_prefix(value: Any) -> bool:
@@ -39,7 +44,8 @@ def needs_quote_prefix(value: Any) -> bool:
 
 def check_text(value: str, where: str) -> None:
     if len(value) > EXCEL_TEXT_LIMIT:
-        raise ExportError(f"{where} holds {len(value):,} characters; an Excel cell holds at most {EXCEL_TEXT_LIMIT:,}")
+        raise ExportRefused(
+            f"{where} holds {len(value):,} characters; an Excel cell holds at most {EXCEL_TEXT_LIMIT:,}")
 
 
 # --- Atomic files ----------------------------------------------------------------------------------
@@ -204,6 +210,8 @@ class ExportResult:
 
 def database_description() -> str:
     """Which database the data came from, as it may be shown: a file path, or a URL without its password."""
+    from peewee import PostgresqlDatabase
+
     from models.db import describe_target
     from models.schema import database
 
@@ -211,7 +219,7 @@ def database_description() -> str:
     if db is None:
         return ""
     name = str(db.database)
-    if db.__class__.__name__.startswith("Postgres"):
+    if isinstance(db, PostgresqlDatabase):
         params = getattr(db, "connect_params", {}) or {}
         host, port, user = params.get("host", "localhost"), params.get("port"), params.get("user")
         return describe_target(f"postgresql://{user + '@' if user else ''}{host}{f':{port}' if port else ''}/{name}")

@@ -9,7 +9,7 @@ from typing import Any
 
 from models.excel_write import (
     EXCEL_MAX_ROWS,
-    ExportError,
+    ExportRefused,
     ExportResult,
     XlsxFormats,
     atomic_target,
@@ -51,7 +51,7 @@ def export_view(query: RecordQuery, path: Path | str, progress: Progress = NO_PR
     """Write the rows and columns of `query`, in its order, to `path` (atomically)."""
     ids = query.ids()
     if len(ids) >= EXCEL_MAX_ROWS:
-        raise ExportError(f"The view holds {len(ids):,} rows; an Excel sheet holds at most {EXCEL_MAX_ROWS - 1:,}. "
+        raise ExportRefused(f"The view holds {len(ids):,} rows; an Excel sheet holds at most {EXCEL_MAX_ROWS - 1:,}. "
                           "Filter it further, or export the data workbook.")
     sheet_name = query.spec.label[:31]
     result = ExportResult(Path(path), "view", {sheet_name: len(ids)})
