@@ -64,3 +64,17 @@ def test_seed_command_via_subprocess_creates_a_seeded_database(tmp_path):
     again = subprocess.run([sys.executable, "main.py", "seed", "--db", str(target)], cwd=ROOT,
                            capture_output=True, text=True)
     assert again.returncode == 0 and "0 new records" in again.stdout
+
+
+def test_first_run_creates_and_seeds_the_default_database_in_the_user_data_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.delenv("PAXDESK_DB", raising=False)
+    target = main.database_target(main.build_parser().parse_args([]))
+    assert target == str(tmp_path / "data" / "PaxDesk" / "paxdesk.sqlite3")
+    database = main.open_seeded(target)
+    from models import schema
+
+    assert schema.Contingent.get(schema.Contingent.name == "KAZCON").base == "Camp Faouar"
+    database.close()
+    monkeypatch.setenv("PAXDESK_DB", str(tmp_path / "team.sqlite3"))
+    assert main.database_target(main.build_parser().parse_args([])) == str(tmp_path / "team.sqlite3")
