@@ -67,10 +67,14 @@ def humanise(value: str | None) -> str:
     """'2013-02' → 'February 2013', '2017~' → 'around 2017', '2024-05-10' → '10 May 2024'."""
     if not value:
         return ""
-    if not is_valid_edtf(value):
+    # Stored values were validated on the way in; the regex suffices here, because a full EDTF parse costs
+    # about 10 ms and a table shows hundreds of dates at a time.
+    if not SUPPORTED.match(value):
         return value
     qualifier = value[-1] if value[-1] in QUALIFIER_WORDS else ""
     parts = value.rstrip("~?%").split("-")
+    if len(parts) > 1 and "X" not in value and not 1 <= int(parts[1]) <= 12:
+        return value
     if "X" in value:
         words = value.rstrip("~?%").replace("X", "…")
     elif len(parts) == 1:
