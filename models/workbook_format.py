@@ -27,6 +27,9 @@ FORMAT_VERSION_ITEM = "Format version"
 DATABASE_ITEM = "Database"
 CODEBOOK_SHEET = "Codebook"
 CODEBOOK_HEADERS = ("Sheet", "Column", "Field", "Kind", "Required", "Allowed values", "Meaning")
+# Hidden sheet: one column per code list (its name, then its codes), the source of the drop-down lists on code
+# columns. It describes no records; an importer ignores it.
+CODES_SHEET = "Codes"
 ID_COLUMN = "id"
 DATE_FORMAT = "yyyy-mm-dd"  # number format of exact-date cells
 SHEET_NAME_LIMIT = 31  # Excel's limit on sheet names
