@@ -90,8 +90,38 @@ def command_import(args: argparse.Namespace) -> int:
 
 
 def command_export(args: argparse.Namespace) -> int:
-    fail(f"export is not available in this version of PaxDesk (file {args.file})")
-    return EXIT_UNUSABLE
+    """Write a data or summary workbook; 1 when the data does not fit Excel, 2 for an unusable path or database."""
+    from pathlib import Path
+
+    from models.db import is_url, open_database
+    from models.excel_write import ExportError, ExportRefused
+
+    target = database_target(args)
+    if not is_url(target) and not Path(target).expanduser().is_file():
+        fail(f"there is no PaxDesk database at {target}", args.json)
+        return EXIT_UNUSABLE
+    open_database(target)
+    try:
+        if args.kind == "summary":
+            from models.export_summary import export_summary
+
+            result = export_summary(args.file)
+        else:
+            from models.export_data import export_data
+
+            result = export_data(args.file)
+    except ExportRefused as exc:
+        fail(str(exc), args.json)
+        return EXIT_REFUSED
+    except ExportError as exc:
+        fail(str(exc), args.json)
+        return EXIT_UNUSABLE
+    if args.json:
+        print(json.dumps(result.as_json(), ensure_ascii=False))
+    else:
+        counts = ", ".join(f"{sheet} {rows:,}" for sheet, rows in result.sheets.items())
+        print(f"Exported the {args.kind} workbook to {result.path} ({counts})")
+    return EXIT_DONE
 
 
 def command_gui(args: argparse.Namespace) -> int:
