@@ -156,6 +156,11 @@ class RecordForm(QWidget):
         self._validation_timer.setSingleShot(True)
         self._validation_timer.setInterval(VALIDATION_DELAY_MS)
         self._validation_timer.timeout.connect(self.validate_now)
+        # A member timer, not a one-shot lambda, so that it dies with the form.
+        self._flash_timer = QTimer(self)
+        self._flash_timer.setSingleShot(True)
+        self._flash_timer.setInterval(600)
+        self._flash_timer.timeout.connect(self._unflash)
         self._build()
         undo_notifier.data_changed.connect(self.refresh_from_database)
         self._show_idle("Choose a record in the table, or create a new one.")
@@ -551,7 +556,12 @@ class RecordForm(QWidget):
 
     def _flash_summary(self) -> None:
         self.summary.setStyleSheet(ERROR_STYLE + " font-weight: bold;")
-        QTimer.singleShot(600, lambda: self.summary.setStyleSheet(ERROR_STYLE) if self._errors else None)
+        self._flash_timer.start()
+
+    @Slot()
+    def _unflash(self) -> None:
+        if self._errors:
+            self.summary.setStyleSheet(ERROR_STYLE)
 
     def _show_refusal(self, report: Report, rows: dict[str, list[tuple[int, dict, dict]]]) -> None:
         """Refusals from the database checks at save time, beside the fields and rows they concern."""
