@@ -143,6 +143,16 @@ def _is_busy(exc: BaseException) -> bool:
     )
 
 
+def _earliest(exc: BaseException) -> BaseException:
+    """The first connection error in a chain: the rollback after a dropped connection fails too, less clearly."""
+    earliest, seen = exc, exc.__context__
+    while seen is not None:
+        if any(fragment in str(seen).lower() for fragment in _CONNECTION_FRAGMENTS):
+            earliest = seen
+        seen = seen.__context__
+    return earliest
+
+
 def explain_failure(exc: BaseException, *, committing: bool) -> TransactionFailed | None:
     """A TransactionFailed for a driver error that is not about the data, or None for any other error."""
     if is_connection_error(exc):
@@ -151,7 +161,7 @@ def explain_failure(exc: BaseException, *, committing: bool) -> TransactionFaile
                 "The connection to the database server was lost while saving; the change may or may not have "
                 "been saved. Reload to see what the database holds.", retryable=False)
         return TransactionFailed(
-            f"The connection to the database server was lost; nothing was saved ({first_line(exc)})",
+            f"The connection to the database server was lost; nothing was saved ({first_line(_earliest(exc))})",
             retryable=True)
     code = _sqlstate(exc)
     if code in _RETRYABLE_SQLSTATES:
@@ -185,7 +195,7 @@ def write_transaction(db: Database | None = None) -> Iterator[None]:
         with context:
             yield
             body_done = True
-    except (DatabaseError, sqlite3.DatabaseError, DatabaseUnavailable) as exc:
+    except (DatabaseError, InterfaceError, sqlite3.DatabaseError, DatabaseUnavailable) as exc:
         failure = explain_failure(exc, committing=body_done)
         if failure is None or not outermost:
             raise

@@ -27,10 +27,15 @@ POSTGRES_URL = os.environ.get("PAXDESK_TEST_POSTGRES_URL", "")
 
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "sqlite_only: run a database test on SQLite alone")
+    config.addinivalue_line("markers", "postgresql_only: run a database test on PostgreSQL alone (when configured)")
 
 
 def pytest_generate_tests(metafunc) -> None:
     if "engine" not in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker("postgresql_only"):
+        # Without a configured server pytest reports the test as skipped for an empty parameter set.
+        metafunc.parametrize("engine", ["postgresql"] if POSTGRES_URL else [], indirect=True)
         return
     engines = ["sqlite"]
     own_arguments = inspect.signature(metafunc.function).parameters

@@ -1,0 +1,81 @@
+"""Another PaxDesk user, as a separate process for the concurrency tests: edits records or runs a long
+import on the database named on its command line, and reports what happened as JSON on stdout.
+
+    python -m tests.concurrency_worker edit TARGET USER EDITS RECORD_IDS SEED START_FILE
+    python -m tests.concurrency_worker import TARGET ROWS READY_AFTER
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+
+def edit(target: str, user: str, edits: int, record_ids: list[int], seed: int, start_file: Path) -> None:
+    """`edits` saves of one field, each naming the version read just before; every outcome is reported."""
+    from models import schema
+    from models.db import open_database
+    from models.services import StaleRecord, WriteFailed, update_record
+
+    os.environ["PAXDESK_USER"] = user
+    open_database(target)
+    rng = random.Random(seed)
+    print(json.dumps({"ready": True}), flush=True)
+    while not start_file.exists():  # all writers start together, so that they really overlap
+        time.sleep(0.005)
+    applied, refused, unexplained = [], [], []
+    started = time.perf_counter()
+    for number in range(edits):
+        record_id = rng.choice(record_ids)
+        value = f"{user} edit {number}"
+        try:
+            version = schema.Mission.select(schema.Mission.version).where(schema.Mission.id == record_id).scalar()
+            update_record("missions", record_id, {"notes": value}, expected_version=version)
+            applied.append([record_id, value])
+        except (StaleRecord, WriteFailed) as exc:
+            refused.append([record_id, value, type(exc).__name__, str(exc)])
+        except Exception as exc:  # what the test must never see: a failure without a reason a person reads
+            unexplained.append([record_id, value, f"{type(exc).__name__}: {exc}"])
+    print(json.dumps({"applied": applied, "refused": refused, "unexplained": unexplained,
+                      "seconds": time.perf_counter() - started}), flush=True)
+
+
+def slow_import(target: str, rows: int, ready_after: int) -> int:
+    """One import transaction of `rows` actors with aliases, slowed down once `ready_after` rows are written
+    so that it can be killed while it is certainly open and writing."""
+    from models.db import DatabaseUnavailable, open_database
+    from models.services import RecordRefused, recording, save_record
+
+    open_database(target)
+    try:
+        with recording("import", f"Import {rows} actors") as recorder:
+            for number in range(rows):
+                save_record("actors", {"name": f"Imported actor {number}", "kind": "ngo"},
+                            links={"aliases": [{"alias": f"Imported alias {number}"}]}, recorder=recorder)
+                if number == ready_after:
+                    print(json.dumps({"ready": True}), flush=True)
+                if number >= ready_after:
+                    time.sleep(0.02)
+    except (RecordRefused, DatabaseUnavailable) as exc:
+        print(json.dumps({"refused": str(exc), "kind": type(exc).__name__}), flush=True)
+        return 1
+    print(json.dumps({"committed": rows}), flush=True)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    command, target = argv[0], argv[1]
+    if command == "edit":
+        edit(target, argv[2], int(argv[3]), [int(i) for i in argv[4].split(",")], int(argv[5]), Path(argv[6]))
+        return 0
+    if command == "import":
+        return slow_import(target, int(argv[2]), int(argv[3]))
+    raise SystemExit(f"unknown command {command}")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

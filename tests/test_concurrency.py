@@ -1,0 +1,231 @@
+"""Several users on one database at once, each with a real connection of their own (threads, processes):
+no update is lost, a stale save is refused naming who saved first, and a killed import leaves nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from models import schema, services
+from models.services import StaleRecord, create_record, recording, update_record
+
+ROOT = Path(__file__).resolve().parent.parent
+WRITERS, EDITS = 8, 500
+
+
+@pytest.fixture
+def users(monkeypatch) -> threading.local:
+    """Who is saving, per thread: the change log names the user of the thread that saved."""
+    names = threading.local()
+    monkeypatch.setattr(services, "current_user", lambda: getattr(names, "name", "tester"))
+    return names
+
+
+def mission(acronym: str) -> int:
+    return create_record("missions", {"acronym": acronym, "name": f"Mission {acronym}", "kind": "observer_mission"})
+
+
+def in_threads(*work):
+    """Run each callable in its own thread (so on its own database connection); their results or errors."""
+    results: list = [None] * len(work)
+
+    def run(index: int, function) -> None:
+        try:
+            results[index] = function()
+        except BaseException as exc:  # handed to the test, which asserts on it
+            results[index] = exc
+        finally:
+            schema.database.close()  # this thread's connection
+
+    threads = [threading.Thread(target=run, args=(i, f)) for i, f in enumerate(work)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+        assert not thread.is_alive(), "a user's save never finished"
+    return results
+
+
+def update_entries(record_id: int) -> list[schema.ChangeLogEntry]:
+    return list(schema.ChangeLogEntry.select().where(
+        schema.ChangeLogEntry.table_name == "mission", schema.ChangeLogEntry.record_id == record_id,
+        schema.ChangeLogEntry.action == "update").order_by(schema.ChangeLogEntry.id))
+
+
+# --- Two users, one record ---------------------------------------------------------------------------
+
+def test_stale_save_is_refused_naming_who_saved_first_and_their_values_stand(db, users):
+    undof = mission("UNDOF")
+    both_read, a_saved = threading.Barrier(2, timeout=30), threading.Event()
+
+    def aigerim():
+        users.name = "aigerim"
+        version = schema.Mission.get_by_id(undof).version
+        both_read.wait()
+        update_record("missions", undof, {"headquarters": "Camp Faouar"}, expected_version=version)
+        a_saved.set()
+        return version
+
+    def brendan():
+        users.name = "brendan"
+        version = schema.Mission.get_by_id(undof).version
+        both_read.wait()
+        assert a_saved.wait(30)
+        update_record("missions", undof, {"headquarters": "Damascus"}, expected_version=version)
+
+    a_read, b_outcome = in_threads(aigerim, brendan)
+    assert a_read == 1
+    assert isinstance(b_outcome, StaleRecord)
+    assert "The mission 'UNDOF' was changed by aigerim at" in str(b_outcome)
+    assert "reload it" in str(b_outcome)
+    stored = schema.Mission.get_by_id(undof)
+    assert (stored.headquarters, stored.version) == ("Camp Faouar", 2)
+    [entry] = update_entries(undof)
+    assert entry.change_set.user == "aigerim"
+
+
+def test_overlapping_saves_wait_for_each_other_and_the_later_one_is_refused(db, users):
+    """B saves while A's transaction is still open: B waits (SQLite: the write lock, PostgreSQL: the row
+    lock), then finds A's version and is refused, instead of overwriting it or failing with 'locked'."""
+    undof = mission("UNDOF")
+    a_written, b_saving = threading.Event(), threading.Event()
+    held_for = 0.5
+
+    def aigerim():
+        users.name = "aigerim"
+        with recording("edit", "Edit mission 'UNDOF'") as recorder:
+            update_record("missions", undof, {"headquarters": "Camp Faouar"}, expected_version=1, recorder=recorder)
+            a_written.set()
+            assert b_saving.wait(30)
+            time.sleep(held_for)  # B is now blocked behind this open transaction
+
+    def brendan():
+        users.name = "brendan"
+        assert a_written.wait(30)
+        b_saving.set()
+        started = time.perf_counter()
+        try:
+            update_record("missions", undof, {"headquarters": "Damascus"}, expected_version=1)
+        except StaleRecord as exc:
+            return exc, time.perf_counter() - started
+        return None, time.perf_counter() - started
+
+    a_outcome, (refusal, waited) = in_threads(aigerim, brendan)
+    assert a_outcome is None
+    assert isinstance(refusal, StaleRecord) and "was changed by aigerim" in str(refusal)
+    assert waited >= held_for * 0.8  # it waited for A's commit rather than failing at once
+    stored = schema.Mission.get_by_id(undof)
+    assert (stored.headquarters, stored.version) == ("Camp Faouar", 2)
+    assert [e.change_set.user for e in update_entries(undof)] == ["aigerim"]
+
+
+# --- Killed in the middle of an import ------------------------------------------------------------------
+
+def worker(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "tests.concurrency_worker", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_until_ready(process: subprocess.Popen) -> None:
+    line = process.stdout.readline()
+    if json.loads(line or "{}").get("ready") is not True:
+        process.kill()
+        raise AssertionError(f"worker did not start: {line!r} {process.stderr.read()}")
+
+
+def counts() -> dict[str, int]:
+    return {model._meta.table_name: model.select().count()
+            for model in (schema.Actor, schema.ActorAlias, schema.ChangeSet, schema.ChangeLogEntry)}
+
+
+def test_killed_import_process_leaves_no_partial_rows(db, db_target):
+    """SIGKILL of the importing process while its transaction is open and writing."""
+    mission("UNDOF")
+    before = counts()
+    process = worker("import", db_target, "400", "60")
+    wait_until_ready(process)  # 60 actors with aliases are written, uncommitted, and more are coming
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    assert counts() == before
+    assert not schema.Actor.select().where(schema.Actor.name.startswith("Imported actor")).exists()
+    if db.__class__.__name__.startswith("Sqlite"):
+        assert db.execute_sql("PRAGMA integrity_check").fetchone() == ("ok",)
+    mission("UNTSO")  # the database takes writes again at once: no lock was left behind
+    assert schema.Mission.select().count() == 2
+
+
+@pytest.mark.postgresql_only
+def test_server_connection_terminated_mid_import_is_reported_and_leaves_nothing(db, db_target):
+    """pg_terminate_backend from another connection while the import's transaction is writing."""
+    before = counts()
+    victim = f"paxdesk-import-{os.getpid()}"
+    process = worker("import", f"{db_target}?application_name={victim}", "400", "60")
+    wait_until_ready(process)
+    terminated = db.execute_sql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s", (victim,)
+    ).fetchall()
+    assert terminated == [(True,)]
+    output, errors = process.communicate(timeout=60)
+    assert process.returncode == 1, errors
+    report = json.loads(output.strip().splitlines()[-1])
+    assert report["kind"] == "WriteFailed"
+    assert "connection to the database server was lost; nothing was saved" in report["refused"]
+    assert "Traceback" not in errors
+    assert counts() == before
+
+
+# --- Many writers -------------------------------------------------------------------------------------
+
+def test_eight_writers_lose_no_update_and_the_log_agrees_with_the_data(db, db_target, tmp_path):
+    """8 processes × 500 saves of overlapping records, each naming the version it read just before:
+    every save is applied or refused with a reason, and the change log tells the same story as the data."""
+    record_ids = [mission(f"M{n}") for n in range(6)]
+    start = tmp_path / "start"
+    processes = [worker("edit", db_target, f"writer{w}", str(EDITS), ",".join(map(str, record_ids)), str(w),
+                        str(start)) for w in range(WRITERS)]
+    for process in processes:
+        wait_until_ready(process)
+    started = time.perf_counter()
+    start.touch()
+    reports = []
+    for process in processes:
+        output, errors = process.communicate(timeout=900)
+        assert process.returncode == 0, errors
+        reports.append(json.loads(output.strip().splitlines()[-1]))
+    elapsed = time.perf_counter() - started
+
+    applied = [tuple(a) for r in reports for a in r["applied"]]
+    refused = [tuple(r_) for r in reports for r_ in r["refused"]]
+    unexplained = [u for r in reports for u in r["unexplained"]]
+    assert unexplained == []
+    assert len(applied) + len(refused) == WRITERS * EDITS
+    assert applied and refused  # the writers really did collide
+    for _, _, kind, message in refused:
+        assert (kind == "StaleRecord" and "was changed by writer" in message) or kind == "WriteFailed", message
+    print(f"\n{db.__class__.__name__}: {WRITERS}×{EDITS} saves in {elapsed:.1f} s, {len(applied)} applied, "
+          f"{len(refused)} refused ({Counter(r[2] for r in refused)})")
+
+    applied_per_record = Counter(record_id for record_id, _ in applied)
+    for record_id in record_ids:
+        stored = schema.Mission.get_by_id(record_id)
+        entries = update_entries(record_id)
+        logged = [json.loads(e.new_values) for e in entries]
+        # Every applied save, and only those, is in the log, in a gap-free chain of versions.
+        assert stored.version - 1 == len(entries) == applied_per_record[record_id]
+        assert [v["version"] for v in logged] == list(range(2, stored.version + 1))
+        assert [json.loads(e.old_values)["version"] for e in entries] == list(range(1, stored.version))
+        assert sorted(v["notes"] for v in logged) == sorted(value for rid, value in applied if rid == record_id)
+        assert stored.notes == logged[-1]["notes"]
+        # The log's user is the writer whose value it holds.
+        assert all(e.change_set.user == json.loads(e.new_values)["notes"].split()[0] for e in entries)
