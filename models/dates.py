@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import lru_cache
 
 import edtf
 
@@ -24,6 +25,13 @@ class DateError(ValueError):
     """Raised with a message a curator can read."""
 
 
+@lru_cache(maxsize=8192)
+def _parsed(value: str):
+    """The edtf library's parse, remembered: it costs about 10 ms, and a form validating as the user types,
+    or an import, meets the same few dates again and again. Failures are not remembered (they raise)."""
+    return edtf.parse_edtf(value)
+
+
 def normalise_edtf(text: str) -> str:
     """Return the canonical EDTF form of `text`, or raise DateError saying what is wrong."""
     value = text.strip()
@@ -34,7 +42,7 @@ def normalise_edtf(text: str) -> str:
             f"'{value}' is not a date PaxDesk understands; write 2024-05-10, 2013-02, 2017 or 2017~"
         )
     try:
-        edtf.parse_edtf(value)
+        _parsed(value)
         digits = value.rstrip("~?%")
         if len(digits) == 10 and "X" not in digits:
             dt.date.fromisoformat(digits)  # the edtf library accepts 2023-02-29
@@ -53,7 +61,7 @@ def is_valid_edtf(text: str) -> bool:
 
 def bounds(value: str) -> tuple[dt.date, dt.date]:
     """Earliest and latest calendar day the EDTF value can mean."""
-    parsed = edtf.parse_edtf(normalise_edtf(value))
+    parsed = _parsed(normalise_edtf(value))
     low, high = parsed.lower_strict(), parsed.upper_strict()
     return (dt.date(low.tm_year, low.tm_mon, low.tm_mday), dt.date(high.tm_year, high.tm_mon, high.tm_mday))
 
