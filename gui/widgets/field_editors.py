@@ -32,6 +32,7 @@ HINT_STYLE = "color: palette(placeholder-text);"
 # Far more names than any reference list PaxDesk holds; combo boxes stay responsive well beyond this.
 MAX_CHOICES = 20_000
 ID_ROLE = Qt.ItemDataRole.UserRole
+NARROW_KINDS = ("int", "float", "date", "edtf")
 
 
 class _WheelGuard(QObject):
@@ -137,12 +138,15 @@ class FieldEditor(QWidget):
         self.control.setObjectName(f"field_{spec.name}")
         self.control.setAccessibleName(spec.label)
         layout.addWidget(self.control, 1)
+        if not compact and spec.kind in NARROW_KINDS:  # a count or a date needs no full line; its hint sits close
+            self.control.setMaximumWidth(self.control.fontMetrics().horizontalAdvance("M" * 14) + 30)
         self.hint = QLabel()
         self.hint.setStyleSheet(HINT_STYLE)
         self.hint.setObjectName(f"hint_{spec.name}")
         self.hint.setVisible(False)
         if not compact:
             layout.addWidget(self.hint)
+            layout.addStretch(0)
         self.setFocusProxy(self.control)
         self._help = spec.help
         self._issue = ""

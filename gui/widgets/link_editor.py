@@ -149,11 +149,19 @@ class LinkEditor(QWidget):
         self.changed.emit()
 
     def set_rows(self, rows: list[dict[str, Any]]) -> None:
-        self.table.setRowCount(0)
-        self._rows.clear()
-        self._remove_buttons.clear()
-        for values in rows:
-            self.add_row(values)
+        """Show these rows, reusing the row editors already there: opening record after record stays quick."""
+        while len(self._rows) > len(rows):
+            last = len(self._rows) - 1
+            self.table.removeRow(last)
+            del self._rows[last]
+            del self._remove_buttons[last]
+        for index, values in enumerate(rows):
+            if index < len(self._rows):
+                for spec, editor in zip(self.link.fields, self._rows[index], strict=True):
+                    editor.set_stored(values.get(spec.name))
+                    editor.set_issue("")
+            else:
+                self.add_row(values)
         self._fit_height()
         self.rows_changed.emit()
 
@@ -173,7 +181,7 @@ class LinkEditor(QWidget):
         return [[editor.capture() for editor in editors] for editors in self._rows]
 
     def restore(self, captured: list[list[Any]]) -> None:
-        self.set_rows([{} for _ in captured])
+        self.set_rows([{} for _ in captured])  # rows of empty editors, then exactly what was captured
         for editors, values in zip(self._rows, captured, strict=True):
             for editor, value in zip(editors, values, strict=True):
                 editor.restore(value)
@@ -212,6 +220,7 @@ class LinkEditor(QWidget):
                 item.setForeground(Qt.GlobalColor.red)
                 item.setToolTip("; ".join(m for r, _, m in issues if r == row))
             self.table.setVerticalHeaderItem(row, item)
+        self._share_width()  # the row numbers may have grown a mark
 
     # --- internals --------------------------------------------------------------------------------
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
@@ -236,7 +245,8 @@ class LinkEditor(QWidget):
         form scrolls sideways rather than cutting dates and codes short."""
         # From the table's own width, not its viewport's, which shrinks and grows with the scroll bars.
         table = self.table
-        available = table.width() - 2 * table.frameWidth() - table.verticalHeader().width() - REMOVE_COLUMN_WIDTH
+        row_numbers = table.verticalHeader().sizeHint().width()
+        available = table.width() - 2 * table.frameWidth() - row_numbers - REMOVE_COLUMN_WIDTH
         minimums = [self._minimum_width(spec) for spec in self.link.fields]
         weights = [COLUMN_WEIGHTS.get(spec.kind, 1.0) for spec in self.link.fields]
         spare = max(0, available - sum(minimums))
