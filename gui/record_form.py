@@ -163,6 +163,7 @@ class RecordForm(QWidget):
         self._flash_timer.timeout.connect(self._unflash)
         self._build()
         undo_notifier.data_changed.connect(self.refresh_from_database)
+        undo_notifier.refused.connect(self._undo_refused)
         self._show_idle("Choose a record in the table, or create a new one.")
 
     # --- construction -----------------------------------------------------------------------------
@@ -716,6 +717,10 @@ class RecordForm(QWidget):
     def _hide_banner(self) -> None:
         self.banner.setVisible(False)
         self.banner_text.setText("")
+
+    @Slot(str)
+    def _undo_refused(self, message: str) -> None:
+        self._show_banner(message)
 
     @Slot()
     def _reload_clicked(self) -> None:

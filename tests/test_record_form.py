@@ -436,6 +436,34 @@ def test_an_undo_refused_after_a_later_change_keeps_the_form_usable(form, qtbot,
     stack.undo()
     undo_notifier.refused.disconnect(refusals.append)
     assert "has been changed since" in refusals[0]
+    assert form.banner.isVisible() and "Cannot undo" in form.banner_text.text()
     assert stack.count() == 0
     row = event_row(almaty)
     assert (row.venue_city, row.notes) == ("Astana", "edited elsewhere")
+
+
+@pytest.mark.parametrize("where", ["venue_country", "format", "start_date", "title"])
+def test_enter_saves_from_combo_boxes_and_line_edits(form, qtbot, almaty, where):
+    retype(qtbot, editor(form, "venue_city").control, "Astana")
+    control = editor(form, where).control
+    target = control.lineEdit() if isinstance(control, QComboBox) and control.isEditable() else control
+    with qtbot.waitSignal(form.record_saved):
+        qtbot.keyClick(target, Qt.Key.Key_Return)
+    assert event_row(almaty).venue_city == "Astana"
+
+
+def test_undo_of_an_added_participant_removes_it(form, qtbot, stack, almaty):
+    participants = form._page.links["participants"]
+    qtbot.mouseClick(participants.add_button, Qt.MouseButton.LeftButton)
+    retype(qtbot, participants.editor(3, "actor").control, "Turkey")  # QTest types only ASCII
+    role = participants.editor(3, "role").control
+    role.setCurrentIndex(role.findText("Observer"))
+    assert form.save()
+    assert participants.editor(3, "actor").control.currentText() == "Türkiye"  # the alias found the state
+    assert len(services.linked_rows("mediation-events", almaty, "participants")) == 4
+    stack.undo()
+    assert len(services.linked_rows("mediation-events", almaty, "participants")) == 3
+    assert participants.row_count() == 3
+    stack.redo()
+    assert participants.row_count() == 4
+    assert participants.editor(3, "actor").control.currentText() == "Türkiye"
