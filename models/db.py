@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import platformdirs
-from peewee import Database, OperationalError, PostgresqlDatabase, SqliteDatabase
+from peewee import Database, PostgresqlDatabase, SqliteDatabase
 from playhouse.migrate import SchemaMigrator
 
 from models.dialect import ConnectionLost, DatabaseUnavailable, server_database
@@ -86,12 +86,11 @@ def open_database(target: str | Path) -> Database:
     try:
         db.connect(reuse_if_open=True)
         _ensure_schema(db)
-    except (OperationalError, sqlite3.DatabaseError) as exc:
+    except Exception as exc:  # incl. driver-specific errors, e.g. a PostgreSQL server that does not answer
         db.close()
-        raise DatabaseUnavailable(f"Cannot open {describe_target(str(target))}: {exc}") from exc
-    except Exception as exc:  # driver-specific errors, e.g. a PostgreSQL server that does not answer
-        db.close()
-        raise DatabaseUnavailable(f"Cannot open {describe_target(str(target))}: {exc}") from exc
+        # libpq explains over several lines; one line reads better in a dialog and on the command line.
+        reason = " ".join(str(exc).split())
+        raise DatabaseUnavailable(f"Cannot open {describe_target(str(target))}: {reason}") from exc
     return db
 
 
