@@ -250,10 +250,10 @@ class RecordForm(QWidget):
         layout.addLayout(banner_box)
         layout.addWidget(self.scroll, 1)
         layout.addWidget(self.idle_label, 1)
-        line = QFrame()
-        line.setFrameShape(QFrame.Shape.HLine)
-        line.setFrameShadow(QFrame.Shadow.Sunken)
-        layout.addWidget(line)
+        self.footer_line = QFrame()
+        self.footer_line.setFrameShape(QFrame.Shape.HLine)
+        self.footer_line.setFrameShadow(QFrame.Shadow.Sunken)
+        layout.addWidget(self.footer_line)
         layout.addLayout(footer)
 
     def _page_for(self, spec: RecordType) -> _RecordPage:
@@ -665,8 +665,9 @@ class RecordForm(QWidget):
         self.revert_button.setEnabled(loaded and self._dirty)
         self.duplicate_button.setEnabled(loaded and self._record_id is not None)
         self.delete_button.setEnabled(loaded and self._record_id is not None)
-        for button in (self.save_button, self.revert_button, self.duplicate_button, self.delete_button):
-            button.setVisible(loaded)
+        for widget in (self.save_button, self.revert_button, self.duplicate_button, self.delete_button,
+                       self.footer_line):
+            widget.setVisible(loaded)
 
     def _title_text(self) -> str:
         if self._spec is None:
