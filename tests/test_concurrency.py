@@ -229,3 +229,90 @@ def test_eight_writers_lose_no_update_and_the_log_agrees_with_the_data(db, db_ta
         assert stored.notes == logged[-1]["notes"]
         # The log's user is the writer whose value it holds.
         assert all(e.change_set.user == json.loads(e.new_values)["notes"].split()[0] for e in entries)
+
+
+# --- Collisions that are nobody's data ----------------------------------------------------------------
+
+@pytest.mark.sqlite_only
+def test_a_database_locked_too_long_is_a_refusal_with_a_reason(db, db_path):
+    """Another process keeps the SQLite write lock for longer than this connection waits: the save is
+    refused with a reason (and was tried twice), never a bare 'database is locked'."""
+    import sqlite3
+
+    from models.services import WriteFailed
+
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    db.execute_sql("PRAGMA busy_timeout = 200")
+    try:
+        with pytest.raises(WriteFailed, match="the database stayed busy with another user's save") as refused:
+            create_record("actors", {"name": "Kazakhstan", "kind": "state"})
+        assert refused.value.retryable
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    create_record("actors", {"name": "Kazakhstan", "kind": "state"})  # free again: saved
+    assert schema.Actor.select().count() == 1
+
+
+@pytest.mark.postgresql_only
+def test_a_deadlock_between_two_saves_refuses_one_with_a_reason(db, users):
+    from models.services import WriteFailed
+
+    first, second = mission("UNDOF"), mission("UNTSO")
+    both_locked = threading.Barrier(2, timeout=30)
+
+    def save(name: str, order: tuple[int, int]):
+        def work():
+            users.name = name
+            with recording("edit", f"{name} edits two missions"):
+                for number, record_id in enumerate(order):
+                    schema.Mission.update(notes=name, version=schema.Mission.version + 1).where(
+                        schema.Mission.id == record_id).execute()
+                    if number == 0:
+                        both_locked.wait()
+        return work
+
+    outcomes = in_threads(save("aigerim", (first, second)), save("brendan", (second, first)))
+    refused = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(refused) == 1 and isinstance(refused[0], WriteFailed), outcomes
+    assert "collided with another user's save (deadlock)" in str(refused[0]) and refused[0].retryable
+    winner = "brendan" if outcomes[0] is refused[0] else "aigerim"
+    assert {m.notes for m in schema.Mission.select()} == {winner}  # the loser left nothing behind
+
+
+@pytest.mark.postgresql_only
+def test_under_serializable_isolation_a_collision_is_retried_then_refused_as_stale(db, db_target, users):
+    """A server configured for SERIALIZABLE fails the later of two overlapping saves with a serialization
+    error: refused as safe to retry (a lone save is retried once by itself), and saving again finds the
+    newer version and refuses it naming the winner."""
+    from models.db import open_database
+
+    undof = mission("UNDOF")
+    db.close()
+    open_database(f"{db_target}?options=-cdefault_transaction_isolation%3Dserializable")
+    a_written, b_read = threading.Event(), threading.Event()
+
+    def aigerim():
+        users.name = "aigerim"
+        with recording("edit", "Edit mission 'UNDOF'") as recorder:
+            assert b_read.wait(30)
+            update_record("missions", undof, {"headquarters": "Camp Faouar"}, expected_version=1, recorder=recorder)
+            a_written.set()
+            time.sleep(0.3)
+
+    def brendan():
+        users.name = "brendan"
+        with recording("edit", "Edit mission 'UNDOF'") as recorder:
+            schema.Mission.get_by_id(undof)  # B's snapshot is taken before A commits
+            b_read.set()
+            assert a_written.wait(30)
+            update_record("missions", undof, {"headquarters": "Damascus"}, expected_version=1, recorder=recorder)
+
+    a_outcome, b_outcome = in_threads(aigerim, brendan)
+    assert a_outcome is None
+    assert isinstance(b_outcome, services.WriteFailed) and "serialization failure" in str(b_outcome), b_outcome
+    with pytest.raises(StaleRecord, match="was changed by aigerim"):  # what the retry of B's save finds
+        update_record("missions", undof, {"headquarters": "Damascus"}, expected_version=1)
+    assert schema.Mission.get_by_id(undof).headquarters == "Camp Faouar"
+    schema.database.close()

@@ -268,3 +268,22 @@ def test_sqlite_write_transactions_take_the_write_lock_up_front(db, engine, monk
     assert begun == ([("IMMEDIATE",)] if engine == "sqlite" else [()])
     if engine == "sqlite":
         assert db.execute_sql("PRAGMA busy_timeout").fetchone()[0] >= 5000
+
+
+@pytest.mark.postgresql_only
+def test_a_connection_lost_while_committing_is_not_retried_and_says_so(db, monkeypatch):
+    """The server may or may not have committed: saving again could save twice, so PaxDesk says so instead."""
+    original = db.commit
+    calls = []
+
+    def commit_after_losing_the_connection():
+        calls.append(1)
+        terminate_own_connection(db)
+        return original()
+
+    monkeypatch.setattr(db, "commit", commit_after_losing_the_connection)
+    with pytest.raises(WriteFailed, match="may or may not have been saved. Reload") as refused:
+        create_record("actors", {"name": "Kazakhstan", "kind": "state"})
+    assert not refused.value.retryable and calls == [1]
+    monkeypatch.undo()
+    assert not schema.Actor.select().exists()  # here it had not: the connection died before COMMIT arrived
