@@ -22,7 +22,7 @@ from models.excel_write import (
     xlsx_workbook,
 )
 from models.progress import NO_PROGRESS, Progress
-from models.records import record_type
+from models.records import FieldSpec, record_type
 from models.workbook_format import (
     CODEBOOK_HEADERS,
     CODEBOOK_SHEET,
@@ -43,35 +43,51 @@ VALIDATION_MARGIN = 1_000
 # --- Names of referenced records -------------------------------------------------------------------
 
 class Names:
-    """id → name of records of each type, read once per export (what a reference column shows)."""
+    """id → name of records of each type (what a reference or owner column shows), read once per export;
+    for a large type, only the ids a sheet needs."""
 
     def __init__(self) -> None:
         self._cache: dict[str, dict[int, str]] = {}
+        self._complete: set[str] = set()
 
-    def of(self, key: str) -> dict[int, str]:
-        if key not in self._cache:
-            self._cache[key] = self._read(key)
-        return self._cache[key]
+    def of(self, key: str, ids: set[int] | None = None) -> dict[int, str]:
+        if key in self._complete:
+            return self._cache[key]
+        if ids is None:
+            self._cache[key] = self._read(key, None)
+            self._complete.add(key)
+            return self._cache[key]
+        known = self._cache.setdefault(key, {})
+        missing = [i for i in ids if i not in known]
+        for start in range(0, len(missing), 500):
+            known.update(self._read(key, missing[start:start + 500]))
+        return known
 
-    def _read(self, key: str) -> dict[int, str]:
+    def _read(self, key: str, ids: list[int] | None) -> dict[int, str]:
         spec = record_type(key)
         model = spec.model
+
+        def select(*columns):
+            query = model.select(*columns)
+            return query.where(model.id.in_(ids)) if ids is not None else query
+
+        names: dict[int, str] = {}
         if spec.name_field != "id":
-            names = dict(model.select(model.id, getattr(model, spec.name_field)).tuples().iterator())
+            names = dict(select(model.id, getattr(model, spec.name_field)).tuples().iterator())
             if all(names.values()):
                 return names
-        else:
-            names = {}
         # Records without a name are called by their natural key, references read out by name.
         key_fields = [spec.field(name) for name in spec.natural_key]
-        columns = [model.id, *[getattr(model, f.name) for f in key_fields]]
-        for row in model.select(*columns).tuples().iterator():
+        rows = list(select(model.id, *[getattr(model, f.name) for f in key_fields]).tuples().iterator())
+        refs = {f.name: self.of(f.ref, {row[1 + i] for row in rows if row[1 + i] is not None})
+                for i, f in enumerate(key_fields) if f.kind == "ref"}
+        for row in rows:
             if names.get(row[0]):
                 continue
             parts = []
             for field, value in zip(key_fields, row[1:], strict=True):
                 if field.kind == "ref" and value is not None:
-                    value = self.of(field.ref).get(value, f"#{value}")
+                    value = refs[field.name].get(value, f"#{value}")
                 if value not in (None, ""):
                     parts.append(value.isoformat() if hasattr(value, "isoformat") else str(value))
             names[row[0]] = " · ".join(parts) or f"{spec.singular} #{row[0]}"
@@ -101,27 +117,58 @@ def _query(layout: SheetLayout):
 def sheet_rows(layout: SheetLayout, names: Names) -> Iterator[list[Any]]:
     """The cell values of each row of a sheet, as the format writes them."""
     query, fields = _query(layout)
+    database = layout.record_type.model._meta.database
     is_link = layout.link is not None
-    owner_names = names.of(layout.record_type.key) if is_link else {}
-    # One converter per column, chosen once: the inner loop runs a million times on a large database.
-    converters = []
+    # Raw driver rows (no per-cell Peewee conversion): excel_value reads the stored forms of both engines.
+    # The converter of each column is chosen once, as the loop below runs a million times on a large database.
+    plain = ("text", "longtext", "code", "edtf", "int", "float")
+    converters: list[tuple[FieldSpec, dict[int, str] | None, bool]] = []
     for field in fields:
-        if field.kind == "ref":
-            converters.append((field, names.of(field.ref)))
-        else:
-            converters.append((field, None))
-    for row in query.tuples().iterator():
-        cells: list[Any] = [row[0]]
-        values = row[1:]
-        if is_link:
-            cells += [values[0], owner_names.get(values[0], f"#{values[0]}")]
-            values = values[1:]
-        for (field, ref_names), value in zip(converters, values, strict=True):
-            if ref_names is not None:
-                cells += [value, ref_names.get(value, f"#{value}") if value is not None else None]
-            else:
-                cells.append(excel_value(field, value))
-        yield cells
+        ref_names = names.of(field.ref) if field.kind == "ref" and _small(field.ref) else None
+        converters.append((field, ref_names, field.kind in plain))
+    lazy_refs = any(field.kind == "ref" and ref_names is None for field, ref_names, _ in converters)
+    cursor = database.execute(query)
+    while True:
+        batch = cursor.fetchmany(2_000)
+        if not batch:
+            return
+        owner_names = names.of(layout.record_type.key, {row[1] for row in batch}) if is_link else {}
+        if lazy_refs:
+            offset = 2 if is_link else 1
+            wanted = [(index, field) for index, (field, ref_names, _) in enumerate(converters)
+                      if field.kind == "ref" and ref_names is None]
+            batch_refs = {index: names.of(field.ref, {row[offset + index] for row in batch
+                                                      if row[offset + index] is not None})
+                          for index, field in wanted}
+        for row in batch:
+            cells: list[Any] = [row[0]]
+            values = row[1:]
+            if is_link:
+                cells += [values[0], owner_names.get(values[0], f"#{values[0]}")]
+                values = values[1:]
+            for index, ((field, ref_names, is_plain), value) in enumerate(zip(converters, values, strict=True)):
+                if is_plain:
+                    cells.append(value)
+                elif field.kind == "ref":
+                    if value is None:
+                        cells += [None, None]
+                    else:
+                        lookup = ref_names if ref_names is not None else batch_refs[index]
+                        cells += [value, lookup.get(value, f"#{value}")]
+                elif value is None:
+                    cells.append(None)
+                else:
+                    cells.append(excel_value(field, value))
+            yield cells
+
+
+SMALL_TYPE = 50_000
+
+
+def _small(key: str) -> bool:
+    """Whether all names of a record type may be read at once (actors, missions…: yes, usually)."""
+    model = record_type(key).model
+    return model.select().limit(SMALL_TYPE + 1).count() <= SMALL_TYPE
 
 
 def _count(layout: SheetLayout) -> int:
