@@ -160,7 +160,8 @@ def bench_summary(folder: Path, rows: int, runs: int) -> float:
     db = open_database(path)
     scan_times, summary_times = [], []
     for _ in range(runs):
-        scan_times.append(median_time(lambda: db.execute_sql("SELECT SUM(total_count) FROM contribution").fetchone(), 1))
+        scan_times.append(median_time(lambda: db.execute_sql("SELECT SUM(total_count) FROM contribution").fetchone(),
+                                      1))
         summary_times.append(median_time(lambda: export_summary(folder / "summary.xlsx"), 1))
     scan, summary = statistics.median(scan_times), statistics.median(summary_times)
     print(f"export_summary over {rows:,} rows: {summary:7.2f} s")
