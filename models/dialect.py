@@ -244,6 +244,24 @@ def equals_ignoring_case(column: Field, value: str) -> Expression:
     return column.ilike(value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"))
 
 
+def next_ids(model: type[Model], count: int) -> list[int]:
+    """`count` fresh ids for rows a bulk writer inserts with explicit ids (executemany). Call it inside the
+    write transaction. PostgreSQL: drawn from the table's sequence, so that a save on another connection
+    meanwhile never takes the same id (MAX(id) + 1 would). SQLite: after MAX(id), which is safe because the
+    write transaction holds the only write lock (BEGIN IMMEDIATE)."""
+    if count <= 0:
+        return []
+    db = current()
+    table = model._meta.table_name
+    if is_postgres(db):
+        cursor = db.execute_sql("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                                (table, count))
+        return [row[0] for row in cursor.fetchall()]
+    # --- SQLite only: ids follow the largest one in use.
+    start = (db.execute_sql(f'SELECT MAX(id) FROM "{table}"').fetchone()[0] or 0) + 1
+    return list(range(start, start + count))
+
+
 def sync_id_sequences(*models: type[Model]) -> None:
     """After rows were inserted with explicit ids (an import that keeps ids, an undo of a delete), move
     PostgreSQL's id sequences past them so that the next new record does not collide. SQLite needs nothing:

@@ -287,3 +287,21 @@ def test_a_connection_lost_while_committing_is_not_retried_and_says_so(db, monke
     assert not refused.value.retryable and calls == [1]
     monkeypatch.undo()
     assert not schema.Actor.select().exists()  # here it had not: the connection died before COMMIT arrived
+
+
+def test_ids_reserved_for_a_bulk_insert_never_collide_with_a_save_elsewhere(db):
+    import threading
+
+    create_record("actors", {"name": "Kazakhstan", "kind": "state"})
+    with recording("import", "Import actors"):
+        reserved = dialect.next_ids(schema.Actor, 3)
+        if dialect.is_postgres():  # a save on another connection meanwhile (SQLite would wait for the lock)
+            elsewhere = []
+            thread = threading.Thread(target=lambda: (elsewhere.append(
+                create_record("actors", {"name": "Armenia", "kind": "state"})), schema.database.close()))
+            thread.start()
+            thread.join(30)
+            assert elsewhere and elsewhere[0] not in reserved
+        schema.Actor.insert_many([{"id": i, "name": f"Imported {i}", "kind": "ngo"} for i in reserved]).execute()
+    assert len(set(reserved)) == 3 and min(reserved) > 1
+    assert create_record("actors", {"name": "Afterwards", "kind": "ngo"}) > max(reserved)
