@@ -1,0 +1,287 @@
+"""Benchmark: RecordTableModel against QSqlQueryModel on a table of 1,000,000 contributions.
+
+Measures, in one process on one synthetic database file: the time until the first rows are painted, the time
+until the last row is painted after a jump to the end, and the time until a text filter (contributing country
+contains 'kaz') shows its first rows; then the process's peak memory. Prints each median, the QSqlQueryModel
+baseline measured in the same run and the ratio.
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/bench_table_model.py [--rows 1000000] [--runs 3]
+
+The database is synthetic (generated actors, missions and monthly dates, inserted with executemany) and kept
+in the temporary folder for the next run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import resource
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from PySide6.QtSql import QSqlDatabase, QSqlQueryModel  # noqa: E402
+from PySide6.QtWidgets import QApplication, QTableView  # noqa: E402
+
+from models.db import open_database  # noqa: E402
+
+PERSONNEL_TYPES = ("Troops", "Staff Officer", "Experts on Mission", "Individual Police", "Formed Police Units")
+MISSION_COUNT = 40
+BASELINE_SELECT = (
+    "SELECT c.id, c.reporting_date, a.name, m.acronym, c.mission_note, c.personnel_type, c.female_count, "
+    "c.male_count, c.total_count FROM contribution AS c JOIN actor AS a ON a.id = c.contributor_id "
+    "LEFT JOIN mission AS m ON m.id = c.mission_id"
+)
+
+
+# --- the synthetic database ------------------------------------------------------------------------
+
+def build_database(path: Path, rows: int) -> None:
+    """Create the schema through PaxDesk, then fill it fast with executemany (synthetic data)."""
+    import pycountry
+
+    database = open_database(path)
+    database.close()
+    now = dt.datetime(2024, 6, 1).isoformat(sep=" ")
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA synchronous = OFF")
+    with connection:
+        countries = sorted(pycountry.countries, key=lambda c: c.alpha_3)
+        connection.executemany(
+            "INSERT INTO actor (created_at, updated_at, version, name, kind, iso3, m49, notes) "
+            "VALUES (?, ?, 1, ?, 'state', ?, ?, '')",
+            [(now, now, getattr(c, "common_name", None) or c.name, c.alpha_3, int(c.numeric)) for c in countries],
+        )
+        connection.execute("INSERT INTO actor (created_at, updated_at, version, name, kind, notes) "
+                           "VALUES (?, ?, 1, 'United Nations', 'international_organisation', '')", (now, now))
+        un = connection.execute("SELECT id FROM actor WHERE name = 'United Nations'").fetchone()[0]
+        connection.executemany(
+            "INSERT INTO mission (created_at, updated_at, version, acronym, name, lead_organisation_id, kind, "
+            "host_location, headquarters, mandate_reference, active, notes) "
+            "VALUES (?, ?, 1, ?, ?, ?, 'peacekeeping_operation', '', '', '', 1, '')",
+            [(now, now, f"UNM{n:02d}", f"Synthetic mission {n}", un) for n in range(MISSION_COUNT)],
+        )
+        actor_ids = [r[0] for r in connection.execute("SELECT id FROM actor WHERE kind = 'state' ORDER BY id")]
+        mission_ids = [r[0] for r in connection.execute("SELECT id FROM mission ORDER BY id")]
+        connection.executemany(
+            "INSERT INTO contribution (created_at, updated_at, version, reporting_date, contributor_id, "
+            "mission_id, mission_note, personnel_type, female_count, male_count, total_count) "
+            "VALUES (?, ?, 1, ?, ?, ?, '', ?, ?, ?, ?)",
+            _contributions(rows, actor_ids, mission_ids, now),
+        )
+    connection.execute("ANALYZE")
+    connection.close()
+
+
+def _contributions(rows: int, actors: list[int], missions: list[int], now: str):
+    """Monthly reports, each a distinct sample of (country, mission, personnel type): the UN's natural key."""
+    generator = random.Random(1974)
+    combinations = len(actors) * len(missions) * len(PERSONNEL_TYPES)
+    months = max(1, -(-rows // (combinations // 8)))
+    per_month = -(-rows // months)
+    produced, year, month = 0, 2010, 1
+    while produced < rows:
+        next_month = dt.date(year + month // 12, month % 12 + 1, 1)
+        reporting_date = (next_month - dt.timedelta(days=1)).isoformat()
+        for combination in generator.sample(range(combinations), min(per_month, rows - produced)):
+            actor, rest = divmod(combination, len(missions) * len(PERSONNEL_TYPES))
+            mission, personnel = divmod(rest, len(PERSONNEL_TYPES))
+            female, male = generator.randint(0, 40), generator.randint(0, 800)
+            yield (now, now, reporting_date, actors[actor], missions[mission], PERSONNEL_TYPES[personnel],
+                   female, male, female + male)
+            produced += 1
+        year, month = next_month.year, next_month.month
+
+
+def database_for(rows: int) -> Path:
+    folder = Path(tempfile.gettempdir()) / "paxdesk-bench"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"contributions-{rows}.sqlite3"
+    if path.exists():
+        try:
+            with sqlite3.connect(path) as connection:
+                if connection.execute("SELECT COUNT(*) FROM contribution").fetchone()[0] == rows:
+                    return path
+        except sqlite3.DatabaseError:
+            pass
+        for stale in folder.glob(f"{path.name}*"):
+            stale.unlink()
+    started = time.perf_counter()
+    print(f"Building {rows:,} contributions in {path} …", flush=True)
+    build_database(path, rows)
+    print(f"  built in {time.perf_counter() - started:.1f} s", flush=True)
+    return path
+
+
+# --- measuring -------------------------------------------------------------------------------------
+
+def _median_ms(run: Callable[[], float], runs: int) -> float:
+    return statistics.median(run() for _ in range(runs)) * 1000
+
+
+def _painted(view: QTableView) -> None:
+    """Lay the view out and paint it, as the screen would (offscreen: into a pixmap)."""
+    QApplication.processEvents()
+    view.viewport().grab()
+
+
+def _new_view() -> QTableView:
+    view = QTableView()
+    view.verticalHeader().hide()  # as in PaxDesk's window; row numbers would only cost both models calls
+    view.resize(1280, 800)
+    view.show()
+    return view
+
+
+class Ours:
+    name = "RecordTableModel"
+
+    def __init__(self) -> None:
+        from gui.table_model import RecordTableModel
+
+        self._model_class = RecordTableModel
+
+    def first_rows(self) -> float:
+        view = _new_view()
+        started = time.perf_counter()
+        model = self._model_class("contributions")
+        view.setModel(model)
+        _painted(view)
+        elapsed = time.perf_counter() - started
+        model.wait_until_loaded()  # let the background read finish before the next measurement
+        view.close()
+        return elapsed
+
+    def last_row(self) -> float:
+        view = _new_view()
+        started = time.perf_counter()
+        model = self._model_class("contributions")
+        view.setModel(model)
+        model.wait_until_loaded()
+        view.scrollToBottom()
+        _painted(view)
+        assert model.data(model.index(model.rowCount() - 1, 0)) is not None
+        elapsed = time.perf_counter() - started
+        view.close()
+        return elapsed
+
+    def filter(self) -> float:
+        view = _new_view()
+        model = self._model_class("contributions")
+        view.setModel(model)
+        _painted(view)
+        model.wait_until_loaded()
+        started = time.perf_counter()
+        model.set_filters({"contributor": "kaz"})
+        _painted(view)
+        elapsed = time.perf_counter() - started
+        assert "Kazakhstan" in model.data(model.index(0, model.column_index("contributor")))
+        model.wait_until_loaded()
+        self.filtered_rows = model.rowCount()
+        view.close()
+        return elapsed
+
+
+class Baseline:
+    name = "QSqlQueryModel"
+
+    def __init__(self, path: Path) -> None:
+        self.database = QSqlDatabase.addDatabase("QSQLITE", "bench")
+        self.database.setDatabaseName(str(path))
+        if not self.database.open():
+            raise SystemExit(f"QSQLITE cannot open {path}: {self.database.lastError().text()}")
+
+    def first_rows(self) -> float:
+        view = _new_view()
+        started = time.perf_counter()
+        model = QSqlQueryModel()
+        model.setQuery(f"{BASELINE_SELECT} ORDER BY c.id", self.database)
+        view.setModel(model)
+        _painted(view)
+        elapsed = time.perf_counter() - started
+        view.close()
+        return elapsed
+
+    def last_row(self) -> float:
+        view = _new_view()
+        started = time.perf_counter()
+        model = QSqlQueryModel()
+        model.setQuery(f"{BASELINE_SELECT} ORDER BY c.id", self.database)
+        while model.canFetchMore():  # QSqlQueryModel learns the size of an SQLite result only by reading it
+            model.fetchMore()
+        view.setModel(model)
+        view.scrollToBottom()
+        _painted(view)
+        assert model.data(model.index(model.rowCount() - 1, 0)) is not None
+        elapsed = time.perf_counter() - started
+        self.rows = model.rowCount()
+        view.close()
+        return elapsed
+
+    def filter(self) -> float:
+        view = _new_view()
+        model = QSqlQueryModel()
+        model.setQuery(f"{BASELINE_SELECT} ORDER BY c.id", self.database)
+        view.setModel(model)
+        _painted(view)
+        started = time.perf_counter()
+        model.setQuery(f"{BASELINE_SELECT} WHERE a.name LIKE '%kaz%' ORDER BY c.id", self.database)
+        _painted(view)
+        elapsed = time.perf_counter() - started
+        assert "Kazakhstan" in model.data(model.index(0, 2))
+        view.close()
+        return elapsed
+
+
+def peak_memory_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    path = database_for(args.rows)
+    app = QApplication.instance() or QApplication([])
+    open_database(path)
+    print(f"{args.rows:,} contributions, medians of {args.runs} runs; baseline: QSqlQueryModel (QSQLITE, "
+          "the same SELECT with joins for names)\n")
+
+    ours, baseline = Ours(), Baseline(path)
+    # One untimed round of the cheap measurements warms fonts, style and SQLite's page cache for both sides.
+    for side in (ours, baseline):
+        side.first_rows()
+        side.filter()
+    # Our model's figures first, so that the peak memory read after them is ours alone.
+    figures = {name: _median_ms(getattr(ours, name), args.runs) for name in ("first_rows", "last_row", "filter")}
+    our_peak = peak_memory_mb()
+    base = {name: _median_ms(getattr(baseline, name), args.runs) for name in ("first_rows", "last_row", "filter")}
+
+    titles = {"first_rows": "first rows painted", "last_row": "jump to last row, painted",
+              "filter": "filter 'kaz' on contributing country, first rows painted"}
+    width = max(len(t) for t in titles.values())
+    print(f"{'':{width}}  {'ours':>10}  {'baseline':>10}  {'ours/baseline':>13}")
+    for name, title in titles.items():
+        ratio = figures[name] / base[name]
+        print(f"{title:{width}}  {figures[name]:8.1f} ms  {base[name]:8.1f} ms  {ratio:12.2f}x")
+    print(f"\nrows matching the filter: {ours.filtered_rows:,}; rows read by QSqlQueryModel to reach the end: "
+          f"{baseline.rows:,}")
+    print(f"peak memory (ru_maxrss) after RecordTableModel runs: {our_peak:.0f} MB (target < 300 MB)")
+    print(f"peak memory after the QSqlQueryModel runs too: {peak_memory_mb():.0f} MB")
+    del app
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

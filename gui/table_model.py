@@ -1,0 +1,343 @@
+"""RecordTableModel: one lazy table model for every record type, fed by models.queries.RecordQuery.
+
+It keeps the ordered ids of the view (8 bytes a row) and a bounded LRU cache of display rows fetched
+in blocks for the rows on screen, so a million rows open at once and memory stays flat. The first block
+is read with a LIMIT query and shown immediately; the full id list, which needs the whole filter and
+sort, is read in a worker thread and appended when it arrives.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import OrderedDict
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QModelRoleDataSpan,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+    Slot,
+)
+
+from gui.tasks import BackgroundTask
+from models.dates import humanise
+from models.progress import Progress
+from models.queries import Column, RecordQuery
+from models.records import record_type
+
+Index = QModelIndex | QPersistentModelIndex
+NUMERIC = ("int", "float")
+DISPLAY, TOOLTIP = int(Qt.ItemDataRole.DisplayRole), int(Qt.ItemDataRole.ToolTipRole)
+ALIGNMENT, USER = int(Qt.ItemDataRole.TextAlignmentRole), int(Qt.ItemDataRole.UserRole)
+LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+ROW_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+
+
+class RecordTableModel(QAbstractTableModel):
+    """Rows of one record type, filtered and sorted in SQL; `loaded` fires once the row count is final."""
+
+    loaded = Signal()  # every id of the view is known: rowCount() is the real count
+    failed = Signal(str)  # reading the view failed; a message for the user
+
+    BLOCK = 50  # rows per fetch: about two screenfuls
+    CACHE_BLOCKS = 160  # at most 8,000 display rows in memory
+    ID_READ_DELAY_MS = 30
+
+    def __init__(self, key: str = "mediation-events", parent: QObject | None = None, *, background: bool = True):
+        super().__init__(parent)
+        self._background = background
+        self._query = RecordQuery(key)
+        self._columns: list[Column] = self._query.columns
+        self._alignment: list[int] = []
+        self._ids = array("q")
+        self._cache: OrderedDict[int, list[tuple[dict[str, Any], tuple[str | None, ...]] | None]] = OrderedDict()
+        self._complete = True
+        self._task: BackgroundTask | None = None
+        self._id_timer = QTimer(self, singleShot=True, interval=self.ID_READ_DELAY_MS)
+        self._id_timer.timeout.connect(self._start_id_task)
+        self._finished_tasks: list[BackgroundTask] = []
+        self.reload()
+
+    # --- what the view shows ----------------------------------------------------------------------
+    @property
+    def key(self) -> str:
+        return self._query.key
+
+    @property
+    def query(self) -> RecordQuery:
+        """The query behind the view (search, filters, sort), e.g. for "Export current view"."""
+        return self._query
+
+    @property
+    def columns(self) -> list[Column]:
+        return list(self._columns)
+
+    @property
+    def is_complete(self) -> bool:
+        """True once every id of the view is known (small tables are complete at once)."""
+        return self._complete
+
+    def column_index(self, name: str) -> int:
+        return next(i for i, column in enumerate(self._columns) if column.name == name)
+
+    def set_record_type(self, key: str, *, search: str = "", filters: dict[str, str] | None = None,
+                        sort_column: str = "id", descending: bool = False) -> None:
+        record_type(key)  # unknown keys fail here, before the view is emptied
+        self._query = RecordQuery(key, search=search, filters=dict(filters or {}), sort_column=sort_column,
+                                  descending=descending)
+        self.reload()
+
+    def set_search(self, text: str) -> None:
+        if text != self._query.search:
+            self._requery(search=text)
+
+    def set_filters(self, filters: dict[str, str]) -> None:
+        cleaned = {name: text for name, text in filters.items() if str(text).strip()}
+        if cleaned != self._query.filters:
+            self._requery(filters=cleaned)
+
+    def set_filter(self, column_name: str, text: str) -> None:
+        self.set_filters({**self._query.filters, column_name: text})
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        if not 0 <= column < len(self._columns):
+            return
+        name = self._columns[column].name
+        descending = order == Qt.SortOrder.DescendingOrder
+        if (name, descending) != (self._query.sort_column, self._query.descending):
+            self._requery(sort_column=name, descending=descending)
+
+    def sort_section(self) -> tuple[int, Qt.SortOrder]:
+        order = Qt.SortOrder.DescendingOrder if self._query.descending else Qt.SortOrder.AscendingOrder
+        return self.column_index(self._query.sort_column), order
+
+    def _requery(self, **changes: Any) -> None:
+        q = self._query
+        values = {"search": q.search, "filters": dict(q.filters), "sort_column": q.sort_column,
+                  "descending": q.descending, **changes}
+        self._query = RecordQuery(q.key, **values)
+        self.reload()
+
+    # --- loading ----------------------------------------------------------------------------------
+    @Slot()
+    def reload(self) -> None:
+        """Read the view again: the first block now, the rest of the ids in the background."""
+        self.cancel_loading()
+        query = self._query
+        first = query.page(0, self.BLOCK)
+        self.beginResetModel()
+        self._columns = query.columns
+        self._alignment = [RIGHT if c.spec is None or c.spec.kind in NUMERIC else LEFT for c in self._columns]
+        self._ids = array("q", (row["id"] for row in first))
+        self._cache.clear()
+        self._store(0, list(first))
+        self._complete = len(first) < self.BLOCK
+        self.endResetModel()
+        if self._complete:
+            self.loaded.emit()
+        elif self._background:
+            # Start after the first rows are painted: on a busy machine the read would compete with that paint.
+            self._id_timer.start()
+        else:
+            self._take_ids(query.id_array())
+
+    @Slot()
+    def _start_id_task(self) -> None:
+        # Tasks that ended at an earlier reload have long left their worker thread: release them here, never
+        # from their own signals (deleting a task from its signal can free it while its thread still runs).
+        for old in self._finished_tasks:
+            old.setParent(None)
+        self._finished_tasks.clear()
+        query = self._query
+
+        def work(progress: Progress) -> array:
+            ids = query.id_array()
+            progress.check()  # a newer view took over: its result is not wanted
+            return ids
+
+        # Bound slots, not lambdas: a lambda holding the model would keep it alive through its own child task.
+        task = BackgroundTask(work, self)
+        task.finished.connect(self._ids_read)
+        task.failed.connect(self._id_read_failed)
+        for signal in (task.finished, task.failed, task.cancelled):
+            signal.connect(self._task_ended)
+        self._task = task
+        task.start()
+
+    @Slot()
+    def _task_ended(self) -> None:
+        self._finished_tasks.append(self.sender())
+
+    @Slot(object)
+    def _ids_read(self, ids: array) -> None:
+        if self.sender() is self._task:  # else a newer search, filter or sort took over meanwhile
+            self._take_ids(ids)
+
+    @Slot(str)
+    def _id_read_failed(self, message: str) -> None:
+        if self.sender() is self._task:
+            self._task = None
+            self._complete = True
+            self.failed.emit(message)
+            self.loaded.emit()
+
+    def cancel_loading(self) -> None:
+        """Stop reading ids in the background (a new view, a new database, the window closing)."""
+        self._id_timer.stop()
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def _take_ids(self, ids: array) -> None:
+        self._task = None
+        prefix = len(self._ids)
+        if ids[:prefix] == self._ids:
+            if len(ids) > prefix:
+                self.beginInsertRows(QModelIndex(), prefix, len(ids) - 1)
+                self._ids = ids
+                self.endInsertRows()
+        else:  # the data changed between the two reads: show the newer state whole
+            self.beginResetModel()
+            self._ids = ids
+            self._cache.clear()
+            self.endResetModel()
+        self._complete = True
+        self.loaded.emit()
+
+    def wait_until_loaded(self, timeout_ms: int = 60_000) -> bool:
+        """Block (processing events) until the row count is final; for the command line and tests."""
+        from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QThread
+
+        deadline = QDeadlineTimer(timeout_ms)
+        while not self._complete and not deadline.hasExpired():
+            QCoreApplication.processEvents()
+            QThread.msleep(2)
+        return self._complete
+
+    # --- rows and ids -----------------------------------------------------------------------------
+    def record_id(self, row: int) -> int | None:
+        return self._ids[row] if 0 <= row < len(self._ids) else None
+
+    def row_of(self, record_id: int) -> int:
+        """The row showing `record_id`, or -1 (also while the ids are still being read)."""
+        try:
+            return self._ids.index(record_id)
+        except ValueError:
+            return -1
+
+    def record(self, row: int) -> dict[str, Any] | None:
+        """The display row (values by field name, plus id and version); None if deleted meanwhile."""
+        entry = self._entry(row)
+        return entry[0] if entry is not None else None
+
+    def _entry(self, row: int) -> tuple[dict[str, Any], tuple[str | None, ...]] | None:
+        block = row // self.BLOCK
+        rows = self._cache.get(block)
+        if rows is None:
+            if not 0 <= row < len(self._ids):
+                return None
+            rows = self._fetch_block(block)
+        else:
+            self._cache.move_to_end(block)
+        return rows[row - block * self.BLOCK]
+
+    def _fetch_block(self, block: int) -> list[tuple[dict[str, Any], tuple[str | None, ...]] | None]:
+        ids = list(self._ids[block * self.BLOCK:(block + 1) * self.BLOCK])
+        found = self._query.rows(ids)
+        self._store(block, [found.get(record_id) for record_id in ids])  # None: deleted since the ids were read
+        return self._cache[block]
+
+    def _store(self, block: int, rows: list[dict[str, Any] | None]) -> None:
+        # Texts are formatted once per block, not at every paint.
+        self._cache[block] = [(row, self._texts(row)) if row is not None else None for row in rows]
+        while len(self._cache) > self.CACHE_BLOCKS:
+            self._cache.popitem(last=False)
+
+    def _texts(self, row: dict[str, Any]) -> tuple[str | None, ...]:
+        texts: list[str | None] = []
+        for column in self._columns:
+            value = row.get(column.name)
+            kind = column.spec.kind if column.spec is not None else "id"
+            if value is None or value == "":
+                texts.append(None)
+            elif kind in NUMERIC and isinstance(value, int | float):
+                texts.append(f"{value:,}" if isinstance(value, int) else f"{value:g}")
+            elif kind == "date":
+                texts.append(humanise(str(value)))  # an exact date reads like the EDTF ones: "31 May 2024"
+            else:
+                texts.append(str(value))
+        return tuple(texts)
+
+    def cached_rows(self) -> int:
+        return sum(len(rows) for rows in self._cache.values())
+
+    # --- Qt model interface -----------------------------------------------------------------------
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._ids)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._columns)
+
+    def data(self, index: Index, role: int = DISPLAY) -> Any:
+        # Called thousands of times per paint: integer role tests first, texts prepared per block.
+        if role == DISPLAY or role == TOOLTIP:
+            column = index.column()
+            entry = self._entry(index.row()) if 0 <= column < len(self._columns) else None
+            if entry is None:
+                return "(deleted)" if role == DISPLAY and column == 0 and index.isValid() else None
+            text = entry[1][column]
+            if role == TOOLTIP:
+                return text if text is not None and len(text) > 40 else None
+            return text
+        if role == ALIGNMENT:
+            return self._alignment[index.column()] if 0 <= index.column() < len(self._alignment) else None
+        if role == USER:
+            return self.record_id(index.row())
+        return None
+
+    def multiData(self, index: Index, roleDataSpan: QModelRoleDataSpan) -> None:  # noqa: N803 - Qt's name
+        # Views ask for ~9 roles per cell when painting; answering them in one call instead of nine keeps a
+        # paint of a full screen of cells cheap.
+        column = index.column()
+        if not 0 <= column < len(self._columns):
+            return
+        row = index.row()
+        rows = self._cache.get(row // self.BLOCK)
+        entry = rows[row % self.BLOCK] if rows is not None else self._entry(row)
+        text = entry[1][column] if entry is not None else None
+        if len(roleDataSpan) == 7:  # QStyledItemDelegate's request: alignment 2nd, display 6th
+            alignment, display = roleDataSpan[1], roleDataSpan[5]
+            if alignment.role() == ALIGNMENT and display.role() == DISPLAY:
+                alignment.setData(self._alignment[column])
+                if text is not None:
+                    display.setData(text)
+                return
+        for role_data in roleDataSpan:
+            role = role_data.role()
+            if role == DISPLAY:
+                if text is not None:
+                    role_data.setData(text)
+            elif role == ALIGNMENT:
+                role_data.setData(self._alignment[column])
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self._columns):
+            return None
+        column = self._columns[section]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return column.label
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return column.spec.help if column.spec is not None and column.spec.help else column.label
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        return ROW_FLAGS if index.isValid() else Qt.ItemFlag.NoItemFlags
