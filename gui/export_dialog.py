@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QUrl, Signal, Slot
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QAction, QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -375,6 +375,20 @@ def export_current_view(parent: QWidget | None, query: RecordQuery,
     dialog.show()
     dialog.start_export()
     return dialog
+
+
+def install_export_actions(window) -> tuple[QAction, QAction]:
+    """Add File → Export… and File → Export current view… to the main window (which offers
+    `add_file_action(action)` and `current_query()`)."""
+    export_action = QAction("&Export…", window)
+    export_action.setStatusTip("Export a data or summary workbook")
+    export_action.triggered.connect(lambda: show_export_dialog(window))
+    view_action = QAction("Export current &view…", window)
+    view_action.setStatusTip("Export the rows and columns the table shows, as they are filtered and sorted")
+    view_action.triggered.connect(lambda: export_current_view(window, window.current_query()))
+    window.add_file_action(export_action)
+    window.add_file_action(view_action)
+    return export_action, view_action
 
 
 def show_export_dialog(parent: QWidget | None = None) -> ExportDialog:

@@ -173,6 +173,7 @@ def test_injection_text_and_scripts_survive_as_text(seeded_db, out):
     assert actors["Қазақстан"]["notes"] == "note Қазақстан"
 
 
+@pytest.mark.sqlite_only  # the command line opens the test's database file
 def test_command_line_data_export(seeded_db, db_path, out, capsys):
     seeded_db.close()
     code = main.main(["export", str(out / "data.xlsx"), "--db", str(db_path), "--json"])

@@ -151,3 +151,41 @@ def test_export_current_view_writes_what_the_table_shows(qtbot, seeded_db, out, 
 def test_export_current_view_does_nothing_without_a_file(qtbot, seeded_db, monkeypatch):
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: ("", ""))
     assert export_current_view(None, RecordQuery("actors")) is None
+
+
+def test_file_menu_actions_open_the_dialog_and_export_the_view(qtbot, seeded_db, out, monkeypatch):
+    from PySide6.QtWidgets import QMainWindow
+
+    from gui.export_dialog import install_export_actions
+
+    class Window(QMainWindow):
+        """The two things the export actions need from the main window."""
+
+        def __init__(self):
+            super().__init__()
+            self.file_menu = self.menuBar().addMenu("&File")
+
+        def add_file_action(self, action):
+            self.file_menu.addAction(action)
+
+        def current_query(self):
+            return RecordQuery("missions", filters={"acronym": "UNDOF"})
+
+    window = Window()
+    qtbot.addWidget(window)
+    export_action, view_action = install_export_actions(window)
+    assert [a.text() for a in window.file_menu.actions()] == ["&Export…", "Export current &view…"]
+    export_action.trigger()
+    dialog = window.findChild(ExportDialog)
+    assert dialog is not None and dialog.isVisible() and dialog.kind() == "data"
+    dialog.close()
+
+    target = out / "missions.xlsx"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(target), "Excel"))
+    view_action.trigger()
+    view_dialog = next(d for d in window.findChildren(ExportDialog) if d.kind() == "view")
+    if view_dialog.running():
+        with qtbot.waitSignal(view_dialog.export_finished, timeout=30_000):
+            pass
+    rows = list(openpyxl.load_workbook(target)["Missions"].iter_rows(values_only=True))
+    assert len(rows) == 2 and rows[1][1] == "UNDOF"

@@ -135,6 +135,7 @@ def test_unusable_paths(tmp_path, name, message):
             pass
 
 
+@pytest.mark.sqlite_only  # the command line opens the test's database file
 def test_command_line_unusable_path_exits_2_with_one_line(seeded_db, db_path, tmp_path, capsys):
     seeded_db.close()
     code = main.main(["export", str(tmp_path / "no-such-folder" / "out.xlsx"), "--db", str(db_path)])
@@ -155,6 +156,7 @@ def test_command_line_missing_database_exits_2(tmp_path, capsys):
     assert not (tmp_path / "nothing.sqlite3").exists() and not (tmp_path / "out.xlsx").exists()
 
 
+@pytest.mark.sqlite_only  # the command line opens the test's database file
 def test_command_line_summary_with_json(seeded_db, db_path, tmp_path, capsys):
     seeded_db.close()
     out = tmp_path / "summary.xlsx"
