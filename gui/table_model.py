@@ -315,16 +315,22 @@ class RecordTableModel(QAbstractTableModel):
             alignment, display = roleDataSpan[1], roleDataSpan[5]
             if alignment.role() == ALIGNMENT and display.role() == DISPLAY:
                 alignment.setData(self._alignment[column])
+                # Always set or clear: the delegate may hand the same span over from the previous cell.
                 if text is not None:
                     display.setData(text)
+                else:
+                    display.clearData()
+                for position in (0, 2, 3, 4, 6):
+                    roleDataSpan[position].clearData()
                 return
         for role_data in roleDataSpan:
             role = role_data.role()
-            if role == DISPLAY:
-                if text is not None:
-                    role_data.setData(text)
+            if role == DISPLAY and text is not None:
+                role_data.setData(text)
             elif role == ALIGNMENT:
                 role_data.setData(self._alignment[column])
+            else:
+                role_data.clearData()
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
