@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from gui.app import icon, user_settings
 from gui.change_watcher import ChangeWatcher
+from gui.export_dialog import install_export_actions
 from gui.filter_header import FilterHeader
 from gui.record_form import RecordForm
 from gui.sidebar import Sidebar
@@ -72,6 +73,7 @@ class MainWindow(QMainWindow):
         self._build_central()
         self._build_status_bar()
         self._connect()
+        install_export_actions(self)  # File → Export… and File → Export current view…
         self.resize(*DEFAULT_SIZE)
         self._restore_window()
         self._database_opened()
