@@ -75,7 +75,7 @@ class ExportDialog(QDialog):
         self._task: BackgroundTask | None = None
         self._result: ExportResult | None = None
         self.setWindowTitle("Export current view" if query else "Export to Excel")
-        self.setMinimumWidth(560)
+        self.setMinimumWidth(620)
 
         layout = QVBoxLayout(self)
         layout.setSpacing(10)
@@ -105,6 +105,7 @@ class ExportDialog(QDialog):
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
+        self.progress_bar.setTextVisible(False)
         self.status_label = QLabel("")
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -135,7 +136,7 @@ class ExportDialog(QDialog):
     def _build_kind(self) -> QWidget:
         box = QGroupBox("What to export")
         grid = QVBoxLayout(box)
-        self.data_radio = QRadioButton("Data workbook: every record and link, with codebook; can be imported back")
+        self.data_radio = QRadioButton("Data workbook: every record and link, for editing and importing back")
         self.summary_radio = QRadioButton("Summary workbook: tables and charts for reading and printing")
         self.data_radio.setChecked(True)
         self.kind_group = QButtonGroup(self)
@@ -272,6 +273,7 @@ class ExportDialog(QDialog):
         self._task.failed.connect(self._failed)
         self._task.cancelled.connect(self._cancelled)
         self.progress_bar.setRange(0, 0)  # busy until the first report
+        self.progress_bar.setTextVisible(True)
         self._show_status("Exporting…")
         self._update_enabled()
         self._task.start()
