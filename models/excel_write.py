@@ -30,6 +30,15 @@ COUNT_FORMAT = "#,##0"
 PERCENT_FORMAT = "0%"
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once, at import: os.umask can only be read by setting it
+
+
 class ExportError(Exception):
     """An export could not be written (bad path, no permission, file open elsewhere); the message says why
     in words a curator understands."""
@@ -77,6 +86,8 @@ def atomic_target(target: Path) -> Iterator[Path]:
         raise ExportError(f"Cannot write in the folder {target.parent}: {exc.strerror}") from None
     os.close(handle)
     temp = Path(temp_name)
+    # mkstemp makes the file private (0600); the export gets the permissions any new file of the user gets.
+    os.chmod(temp, 0o666 & ~_UMASK)
     try:
         yield temp
         _flush_to_disk(temp)

@@ -165,3 +165,13 @@ def test_command_line_summary_with_json(seeded_db, db_path, tmp_path, capsys):
     assert code == 0 and answer["ok"] is True
     assert answer["path"] == str(out) and answer["sheets"]["Personnel"] == 1
     assert openpyxl.load_workbook(out)["Personnel"]["A1"].value.startswith("Uniformed personnel")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_the_export_is_not_private_like_a_temporary_file(tmp_path):
+    with atomic_target(tmp_path / "shared.xlsx") as temp:
+        temp.write_bytes(b"content")
+    mode = (tmp_path / "shared.xlsx").stat().st_mode & 0o777
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
