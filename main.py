@@ -164,8 +164,8 @@ def _screenshot(args: argparse.Namespace) -> int:
 
     create_application(sys.argv[:1])
     # The off-screen platform notes that it cannot size native windows; nothing a user need read.
-    qInstallMessageHandler(lambda _kind, _context, message: None if "propagateSizeHints" in message
-                           else print(message, file=sys.stderr))
+    previous_handler = qInstallMessageHandler(
+        lambda _kind, _context, message: None if "propagateSizeHints" in message else print(message, file=sys.stderr))
     # A throw-away settings file: the picture shows the default layout, and the user's layout is untouched.
     with tempfile.TemporaryDirectory() as folder:
         window = MainWindow(target, settings=QSettings(str(Path(folder) / "screenshot.ini"),
@@ -183,6 +183,7 @@ def _screenshot(args: argparse.Namespace) -> int:
             window.close()
             window.deleteLater()
             QCoreApplication.processEvents()
+            qInstallMessageHandler(previous_handler)
     if not saved:
         fail(f"cannot write {out}")
         return EXIT_UNUSABLE

@@ -32,6 +32,9 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     app = QApplication.instance()
     if app is None:
         app = QApplication(argv if argv is not None else [])
+    if app.property("paxdeskReady"):
+        return app  # set up already: a second style sheet would re-polish every widget alive
+    app.setProperty("paxdeskReady", True)
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName(APPLICATION)
