@@ -102,7 +102,9 @@ class MainWindow(QMainWindow):
                                         shortcut=Key.Open, tip="Open another PaxDesk database")
         self.backup_action = self._action("&Back up…", self.back_up, icon_name="backup",
                                           tip="Save a copy of the database")
-        self.quit_action = self._action("&Quit", self.close, icon_name="quit", shortcut=Key.Quit)
+        # Not every desktop defines a Quit key; Ctrl+Q is what people expect there.
+        quit_key = QKeySequence(Key.Quit) if not QKeySequence(Key.Quit).isEmpty() else QKeySequence("Ctrl+Q")
+        self.quit_action = self._action("&Quit", self.close, icon_name="quit", shortcut=quit_key)
         self.new_action = self._action("&New", self.new_record, icon_name="new", shortcut=Key.New,
                                        tip="New record of the shown type")
         self.duplicate_action = self._action("D&uplicate", self.duplicate_record, icon_name="duplicate",
@@ -382,6 +384,13 @@ class MainWindow(QMainWindow):
             wanted = self.form.record_id
         if wanted is not None:
             QTimer.singleShot(0, lambda: self._reselect(wanted))
+        # The header shows the sort the rows have, however it was set (a click, a saved layout, code).
+        section, order = self.model.sort_section()
+        if (self.filter_header.sortIndicatorSection(), self.filter_header.sortIndicatorOrder()) != (section, order):
+            self.filter_header.blockSignals(True)
+            self.filter_header.setSortIndicator(section, order)
+            self.filter_header.blockSignals(False)
+            self.filter_header.viewport().update()
         self._update_status()
 
     def _reselect(self, record_id: int) -> None:
@@ -722,7 +731,7 @@ class MainWindow(QMainWindow):
             self.table.resizeColumnsToContents()
             for logical in range(self.model.columnCount()):
                 width = self.filter_header.sectionSize(logical)
-                self.filter_header.resizeSection(logical, max(90, min(width + 16, MAX_DEFAULT_COLUMN_WIDTH)))
+                self.filter_header.resizeSection(logical, max(60, min(width + 16, MAX_DEFAULT_COLUMN_WIDTH)))
         section, order = self.model.sort_section()
         self.filter_header.setSortIndicator(section, order)
         self.filter_header.blockSignals(False)

@@ -10,6 +10,7 @@ from gui.app import icon
 from models.records import GROUPS, RECORD_TYPES
 
 KEY_ROLE = Qt.ItemDataRole.UserRole
+COUNT_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 class Sidebar(QTreeWidget):
@@ -74,14 +75,25 @@ class Sidebar(QTreeWidget):
     def set_counts(self, counts: dict[str, int]) -> None:
         for key, count in counts.items():
             if key in self._items:
-                self._items[key].setText(1, f"{count:,}")
+                item = self._items[key]
+                item.setData(1, COUNT_ROLE, count)
+                item.setText(1, compact_count(count))
+                item.setToolTip(1, f"{count:,} {RECORD_TYPES[key].label.lower()}")
 
     def count(self, key: str) -> int | None:
-        text = self._items[key].text(1).replace(",", "")
-        return int(text) if text.isdigit() else None
+        return self._items[key].data(1, COUNT_ROLE)
 
     @Slot(QTreeWidgetItem, QTreeWidgetItem)
     def _current_changed(self, current: QTreeWidgetItem | None, previous: QTreeWidgetItem | None) -> None:
         key = current.data(0, KEY_ROLE) if current is not None else None
         if key:
             self.view_selected.emit(key)
+
+
+def compact_count(count: int) -> str:
+    """12,345 → '12k', 1,000,000 → '1.0M': the sidebar stays narrow; the tooltip has the exact figure."""
+    if count >= 1_000_000:
+        return f"{count / 1_000_000:.1f}M"
+    if count >= 10_000:
+        return f"{count // 1000}k"
+    return f"{count:,}"
