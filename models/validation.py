@@ -166,22 +166,46 @@ def validate_fields(fields: tuple[FieldSpec, ...], raw: dict[str, Any], partial:
     """Clean each field of `raw`. With `partial`, fields absent from `raw` are left out, not required.
     `memo` (a dict kept across calls) remembers each field's verdict per distinct value: an import of 100,000
     rows holds a few hundred distinct values per column, and clean_value is a pure function of both."""
+    if memo is not None:
+        return _validate_fields_memo(fields, raw, partial, memo)
     clean: dict[str, Any] = {}
     report = Report()
     for spec in fields:
         if partial and spec.name not in raw:
             continue
-        value = raw.get(spec.name)
-        if memo is None:
-            try:
-                clean[spec.name] = clean_value(spec, value)
-            except ValueError as exc:
-                report.add(spec.name, str(exc))
-            continue
-        # The class too: 1, 1.0 and True are equal keys otherwise. Specs live as long as the catalogue.
-        key = (id(spec), value.__class__, value)
         try:
-            verdict = memo.get(key)
+            clean[spec.name] = clean_value(spec, raw.get(spec.name))
+        except ValueError as exc:
+            report.add(spec.name, str(exc))
+    _unknown_names(fields, raw, report)
+    return clean, report
+
+
+def _unknown_names(fields: tuple[FieldSpec, ...], raw: dict[str, Any], report: Report,
+                   known: set[str] | None = None) -> None:
+    known = known if known is not None else {spec.name for spec in fields}
+    if not raw.keys() <= known:
+        for name in raw:
+            if name not in known:
+                report.add(name, f"'{name}' is not a field of this record")
+
+
+def _validate_fields_memo(fields: tuple[FieldSpec, ...], raw: dict[str, Any], partial: bool,
+                          memo: dict) -> tuple[dict, Report]:
+    # Per field tuple, once per memo: each spec's name and verdict cache, and the set of known names.
+    prepared = memo.get(id(fields))
+    if prepared is None or prepared[0] is not fields:
+        prepared = memo[id(fields)] = (fields, [(spec, spec.name, memo.setdefault(id(spec), {})) for spec in fields],
+                                       {spec.name for spec in fields})
+    clean: dict[str, Any] = {}
+    report = Report()
+    for spec, name, verdicts in prepared[1]:
+        if partial and name not in raw:
+            continue
+        value = raw.get(name)
+        key = (value.__class__, value)  # the class too: 1, 1.0 and True are equal keys otherwise
+        try:
+            verdict = verdicts.get(key)
         except TypeError:  # an unhashable value: judge it without the memo
             key, verdict = None, None
         if verdict is None:
@@ -190,15 +214,12 @@ def validate_fields(fields: tuple[FieldSpec, ...], raw: dict[str, Any], partial:
             except ValueError as exc:
                 verdict = (False, str(exc))
             if key is not None:
-                memo[key] = verdict
+                verdicts[key] = verdict
         if verdict[0]:
-            clean[spec.name] = verdict[1]
+            clean[name] = verdict[1]
         else:
-            report.add(spec.name, verdict[1])
-    known = {spec.name for spec in fields}
-    for name in raw:
-        if name not in known:
-            report.add(name, f"'{name}' is not a field of this record")
+            report.add(name, verdict[1])
+    _unknown_names(fields, raw, report, prepared[2])
     return clean, report
 
 
