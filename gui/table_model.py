@@ -34,9 +34,9 @@ Index = QModelIndex | QPersistentModelIndex
 NUMERIC = ("int", "float")
 DISPLAY, TOOLTIP = int(Qt.ItemDataRole.DisplayRole), int(Qt.ItemDataRole.ToolTipRole)
 ALIGNMENT, USER = int(Qt.ItemDataRole.TextAlignmentRole), int(Qt.ItemDataRole.UserRole)
+HORIZONTAL = Qt.Orientation.Horizontal
 LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
 RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-ROW_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
 
 
 class RecordTableModel(QAbstractTableModel):
@@ -55,6 +55,8 @@ class RecordTableModel(QAbstractTableModel):
         self._query = RecordQuery(key)
         self._columns: list[Column] = self._query.columns
         self._alignment: list[int] = []
+        self._header_texts: list[str] = []
+        self._header_tips: list[str] = []
         self._ids = array("q")
         self._cache: OrderedDict[int, list[tuple[dict[str, Any], tuple[str | None, ...]] | None]] = OrderedDict()
         self._complete = True
@@ -134,6 +136,8 @@ class RecordTableModel(QAbstractTableModel):
         self.beginResetModel()
         self._columns = query.columns
         self._alignment = [RIGHT if c.spec is None or c.spec.kind in NUMERIC else LEFT for c in self._columns]
+        self._header_texts = [c.label for c in self._columns]
+        self._header_tips = [c.spec.help if c.spec is not None and c.spec.help else c.label for c in self._columns]
         self._ids = array("q", (row["id"] for row in first))
         self._cache.clear()
         self._store(0, list(first))
@@ -278,6 +282,12 @@ class RecordTableModel(QAbstractTableModel):
         return sum(len(rows) for rows in self._cache.values())
 
     # --- Qt model interface -----------------------------------------------------------------------
+    def index(self, row: int, column: int, parent: Index = QModelIndex()) -> QModelIndex:  # noqa: B008
+        # Qt's own index() asks rowCount() and columnCount(): two calls into Python per painted cell, not one.
+        if 0 <= row < len(self._ids) and 0 <= column < len(self._columns) and not parent.isValid():
+            return self.createIndex(row, column)
+        return QModelIndex()
+
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
         return 0 if parent.isValid() else len(self._ids)
 
@@ -315,13 +325,12 @@ class RecordTableModel(QAbstractTableModel):
             alignment, display = roleDataSpan[1], roleDataSpan[5]
             if alignment.role() == ALIGNMENT and display.role() == DISPLAY:
                 alignment.setData(self._alignment[column])
-                # Always set or clear: the delegate may hand the same span over from the previous cell.
+                # Always set or clear: the delegate may hand the same span over from the previous cell. The
+                # other roles of the span are never set here, so they need no clearing.
                 if text is not None:
                     display.setData(text)
                 else:
                     display.clearData()
-                for position in (0, 2, 3, 4, 6):
-                    roleDataSpan[position].clearData()
                 return
         for role_data in roleDataSpan:
             role = role_data.role()
@@ -332,18 +341,17 @@ class RecordTableModel(QAbstractTableModel):
             else:
                 role_data.clearData()
 
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self._columns):
-            return None
-        column = self._columns[section]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return column.label
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return column.spec.help if column.spec is not None and column.spec.help else column.label
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = DISPLAY) -> Any:
+        # Asked ~10 times per column at every layout: integer tests first, texts prepared at reload.
+        if role == DISPLAY:
+            if orientation == HORIZONTAL and 0 <= section < len(self._header_texts):
+                return self._header_texts[section]
+        elif role == TOOLTIP:
+            if orientation == HORIZONTAL and 0 <= section < len(self._header_tips):
+                return self._header_tips[section]
+        elif role == ALIGNMENT and orientation == HORIZONTAL:
+            return LEFT
         return None
 
-    def flags(self, index: Index) -> Qt.ItemFlag:
-        return ROW_FLAGS if index.isValid() else Qt.ItemFlag.NoItemFlags
+    # flags() is not overridden: the C++ default (enabled, selectable, no children) is what every row needs,
+    # and views ask for it once per painted cell.
