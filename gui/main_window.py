@@ -707,7 +707,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         splitter = self._settings.value("window/splitter")
         if not (isinstance(splitter, QByteArray | bytes) and splitter and self.splitter.restoreState(splitter)):
-            sidebar, form = 230, 430
+            sidebar, form = 215, 465
             self.splitter.setSizes([sidebar, max(400, self.width() - sidebar - form), form])
 
     def _saved_sort(self, key: str) -> tuple[str, bool]:
