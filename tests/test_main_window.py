@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QMessageBox
 import main
 from gui.app import create_application
 from gui.main_window import MainWindow
-from models import schema
+from models import schema, services
 from models.records import GROUPS, RECORD_TYPES
 
 
@@ -231,3 +231,29 @@ def test_screenshot_of_an_unknown_view_is_one_line_and_exit_2(seeded_db, db_targ
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "unknown view 'treaties'" in error and "mediation-events" in error
     assert not out.exists()
+
+
+def test_unsaved_changes_kept_keep_the_selection_on_the_record_being_edited(window, monkeypatch):
+    first = window.selected_record_id()
+    monkeypatch.setattr(window.form, "confirm_discard", lambda: False)  # the curator chose Cancel
+    window.select_row(1)
+    assert window.selected_record_id() == first and window.form.record_id == first
+
+
+def test_a_record_saved_in_the_form_appears_selected_in_the_table(window, qtbot):
+    record_id = services.create_record("mediation-events", {"title": "Talks in Astana on the Caspian",
+                                                            "start_date": "2019-06"})
+    window.form.record_saved.emit("mediation-events", record_id)
+    assert window.selected_record_id() == record_id
+    assert "Talks in Astana on the Caspian" in column_texts(window, "title")
+    assert window.sidebar.count("mediation-events") == window.model.rowCount()
+
+
+def test_changes_saved_elsewhere_show_up_without_a_reload(window, qtbot):
+    rows = window.model.rowCount()
+    qtbot.wait(300)  # the watcher's first look sets where "new" starts
+    services.create_record("mediation-events", {"title": "Round held by another curator", "start_date": "2020"})
+    with qtbot.waitSignal(window.watcher.changes_arrived, timeout=10_000):
+        window.watcher.poll()
+    assert window.model.rowCount() == rows + 1
+    assert "Round held by another curator" in column_texts(window, "title")
