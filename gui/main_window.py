@@ -637,7 +637,9 @@ class MainWindow(QMainWindow):
         return [value] if isinstance(value, str) else list(value or [])
 
     def _remember_recent(self, target: str) -> None:
-        entry = target if is_url(target) else str(Path(target).expanduser().resolve())
+        # Never a password in the settings file: a URL is kept without it, and libpq finds it again in
+        # PGPASSWORD or ~/.pgpass when the database is reopened from this list.
+        entry = describe_target(target) if is_url(target) else str(Path(target).expanduser().resolve())
         recent = [entry] + [item for item in self._recent() if item != entry]
         self._settings.setValue("recentDatabases", recent[:RECENT_LIMIT])
 

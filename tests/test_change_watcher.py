@@ -77,3 +77,20 @@ def test_a_stopped_watcher_stays_quiet(watcher, qtbot):
     assert not watcher.active
     with qtbot.assertNotEmitted(watcher.changes_arrived, wait=300):
         create_record("actors", {"name": "Kazakhstan", "kind": "state"})
+
+
+def test_the_window_keeps_server_passwords_out_of_its_settings(db, db_target, tmp_path, qtbot):
+    from PySide6.QtCore import QSettings
+
+    from gui.app import create_application
+    from gui.main_window import MainWindow
+
+    create_application()
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(db_target, settings=settings)
+    qtbot.addWidget(window)
+    window._remember_recent("postgresql://curator:s3cret@db.example.org:5432/paxdesk?sslmode=require")
+    settings.sync()
+    assert settings.value("recentDatabases")[0] == "postgresql://curator@db.example.org:5432/paxdesk?sslmode=require"
+    assert "s3cret" not in (tmp_path / "settings.ini").read_text()
+    window.close()
