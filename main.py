@@ -74,12 +74,12 @@ def open_seeded(target: str):
 
 
 def command_seed(args: argparse.Namespace) -> int:
-    from models.db import open_database
+    from models.db import describe_target, open_database
     from models.seeding import seed_database
 
     open_database(database_target(args))
     result = seed_database()
-    print(f"Seeded {database_target(args)}: {result.total} new records"
+    print(f"Seeded {describe_target(database_target(args))}: {result.total} new records"
           + (f" ({', '.join(f'{k} {v}' for k, v in sorted(result.created.items()))})" if result.total else ""))
     return EXIT_DONE
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 from urllib.parse import urlsplit, urlunsplit
 
@@ -305,3 +306,21 @@ def test_ids_reserved_for_a_bulk_insert_never_collide_with_a_save_elsewhere(db):
         schema.Actor.insert_many([{"id": i, "name": f"Imported {i}", "kind": "ngo"} for i in reserved]).execute()
     assert len(set(reserved)) == 3 and min(reserved) > 1
     assert create_record("actors", {"name": "Afterwards", "kind": "ngo"}) > max(reserved)
+
+
+@needs_server
+def test_seed_command_on_a_server_prints_no_password(postgres_server, capsys):
+    """The command line reaches PostgreSQL by URL, and what it prints leaves the password out."""
+    from main import main
+
+    url = postgres_server.create(seeded=False)
+    parts = urlsplit(url)
+    with_password = urlunsplit(parts._replace(netloc=f"{parts.username}:s3cret@{parts.hostname}:{parts.port}"))
+    try:
+        assert main(["seed", "--db", with_password]) == 0
+        printed = capsys.readouterr().out
+        assert re.match(rf"Seeded {re.escape(url)}: \d+ new records", printed) and "s3cret" not in printed
+        assert schema.Actor.select().count() > 200
+    finally:
+        schema.database.close()
+        postgres_server.drop(url)
