@@ -3,6 +3,7 @@ import on the database named on its command line, and reports what happened as J
 
     python -m tests.concurrency_worker edit TARGET USER EDITS RECORD_IDS SEED START_FILE
     python -m tests.concurrency_worker import TARGET ROWS READY_AFTER
+    python -m tests.concurrency_worker workbook-import TARGET ROWS FOLDER
 """
 
 from __future__ import annotations
@@ -67,6 +68,44 @@ def slow_import(target: str, rows: int, ready_after: int) -> int:
     return 0
 
 
+def workbook_import(target: str, rows: int, folder: Path) -> int:
+    """A real import of a UN contributions workbook of `rows` figures (seeded database needed), paused after
+    its first chunk is written so that it can be killed inside its transaction."""
+    import openpyxl
+
+    from models import schema
+    from models.db import open_database
+    from models.importing import import_file
+    from models.progress import Progress
+
+    open_database(target)
+    states = schema.Actor.select().where(schema.Actor.iso3.is_null(False)).order_by(schema.Actor.id)
+    countries = [actor.iso3 for actor in states]
+    missions = [m.acronym for m in schema.Mission.select().order_by(schema.Mission.id)]
+    types = ["Troops", "Staff Officer", "Experts on Mission", "Individual Police", "Formed Police Units"]
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Contributing_Country", "ISOCode3", "Mission_Acronym", "Personnel_Type", "Female_Personnel",
+                  "Male_Personnel", "Last_Reporting_Date"])
+    keys = ((c, m, t) for c in countries for m in missions for t in types)
+    for number, (country, mission, kind) in zip(range(rows), keys, strict=False):
+        sheet.append(["", country, mission, kind, number % 7, number % 50 + 1, "30/04/2023"])
+    path = folder / "contributions.xlsx"
+    book.save(path)
+
+    def report(done: int, total: int, message: str) -> None:
+        if message.startswith("Writing") and 0 < done < total:
+            print(json.dumps({"ready": True}), flush=True)
+            for _ in range(100):  # killed here, inside the import's transaction (or its connection is)
+                time.sleep(0.1)
+                schema.database.execute_sql("SELECT 1")
+
+    _, result = import_file(path, progress=Progress(on_report=report))
+    print(json.dumps(result.as_dict() if hasattr(result, "as_dict") else {"written": result.written},
+                     default=str), flush=True)
+    return 0 if result.written else 1
+
+
 def main(argv: list[str]) -> int:
     command, target = argv[0], argv[1]
     if command == "edit":
@@ -74,6 +113,8 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "import":
         return slow_import(target, int(argv[2]), int(argv[3]))
+    if command == "workbook-import":
+        return workbook_import(target, int(argv[2]), Path(argv[3]))
     raise SystemExit(f"unknown command {command}")
 
 
