@@ -309,8 +309,9 @@ def test_ids_reserved_for_a_bulk_insert_never_collide_with_a_save_elsewhere(db):
 
 
 @needs_server
-def test_seed_command_on_a_server_prints_no_password(postgres_server, capsys):
-    """The command line reaches PostgreSQL by URL, and what it prints leaves the password out."""
+def test_seed_command_on_a_server_prints_no_password(postgres_server, capsys, monkeypatch):
+    """The command line reaches PostgreSQL by URL (--db or PAXDESK_DB), and what it prints leaves the
+    password out."""
     from main import main
 
     url = postgres_server.create(seeded=False)
@@ -321,6 +322,10 @@ def test_seed_command_on_a_server_prints_no_password(postgres_server, capsys):
         printed = capsys.readouterr().out
         assert re.match(rf"Seeded {re.escape(url)}: \d+ new records", printed) and "s3cret" not in printed
         assert schema.Actor.select().count() > 200
+        schema.database.close()
+        monkeypatch.setenv("PAXDESK_DB", with_password)
+        assert main(["seed"]) == 0
+        assert capsys.readouterr().out.startswith(f"Seeded {url}: 0 new records")
     finally:
         schema.database.close()
         postgres_server.drop(url)
