@@ -253,7 +253,8 @@ class MainWindow(QMainWindow):
         self.form.record_deleted.connect(self._record_deleted)
         self.form.dirty_changed.connect(self._update_actions)
         undo_notifier.data_changed.connect(self._data_changed_by_undo)
-        undo_notifier.refused.connect(lambda message: self.statusBar().showMessage(message, 10_000))
+        # Bound slots only on the process-wide notifier: a lambda would outlive this window.
+        undo_notifier.refused.connect(self._undo_refused)
         self.undo_stack.indexChanged.connect(self._note_own_change_sets)
         self.watcher.changes_arrived.connect(self._changes_arrived)
         self.watcher.connection_lost.connect(lambda message: self.statusBar().showMessage(message))
@@ -529,6 +530,10 @@ class MainWindow(QMainWindow):
     @Slot()
     def _data_changed_by_undo(self) -> None:
         self.refresh()
+
+    @Slot(str)
+    def _undo_refused(self, message: str) -> None:
+        self.statusBar().showMessage(message, 10_000)
 
     @Slot()
     def _note_own_change_sets(self) -> None:
