@@ -14,6 +14,7 @@ Checks, in order, each refusing with one line a curator understands (WorkbookRef
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import re
 import zipfile
@@ -95,12 +96,17 @@ class WorkbookFile:
         if part is None:
             raise WorkbookRefused(f"Sheet '{name}' of {self.path.name} is not a worksheet (a chart or macro sheet)")
         check_sheet_extent(self._zip, part, name)
+        was_enabled = gc.isenabled()
+        gc.disable()  # to_python makes a list per row: the cyclic collector would rescan them again and again
         try:
             sheet = self._calamine.get_sheet_by_name(name)
             rows = sheet.to_python(skip_empty_area=True)
             start = sheet.start
         except Exception as exc:  # calamine's own errors: damaged XML, bad zip data
             raise WorkbookRefused(f"Sheet '{name}' of {self.path.name} cannot be read: {_first_line(exc)}") from None
+        finally:
+            if was_enabled:
+                gc.enable()
         if not rows or start is None:
             return SheetData(name, [])
         return SheetData(name, rows, first_row=start[0] + 1, first_column=start[1])

@@ -11,10 +11,12 @@ with executemany in chunks.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from rapidfuzz import fuzz, process
 
 from models import dialect, schema
 from models.codes import code_list
+from models.dates import DateError, parse_exact_date
 from models.db import backup_database, set_setting
 from models.excel_read import (
     SheetData,
@@ -61,7 +64,7 @@ MODES = ("upsert", "insert")
 ERROR_POLICIES = ("abort", "skip")
 REPORT_ERROR_HEADER = "PaxDesk import errors"  # the error column of a report; ignored when the report is imported
 MAPPING_SETTING_PREFIX = "import-mapping:"
-WRITE_CHUNK = 2_000
+WRITE_CHUNK = 5_000
 STAGE_CHUNK = 5_000
 
 # The UN's contribution files: normalised header → what the column holds. Both vintages (the data hub's
@@ -749,8 +752,26 @@ def _key_words(spec: RecordType) -> str:
     return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
 
 
+@contextmanager
+def _bulk_allocation() -> Iterator[None]:
+    """Pause the cyclic garbage collector while hundreds of thousands of row objects are made: each
+    collection would rescan all of them (it tripled the cost of staging), and they hold no cycles."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def stage_import(source: ImportSource, options: ImportOptions, progress: Progress = NO_PROGRESS) -> ImportPlan:
     """Read, reconcile, validate and compare every row; write nothing. The database must be open."""
+    with _bulk_allocation():
+        return _stage_import(source, options, progress)
+
+
+def _stage_import(source: ImportSource, options: ImportOptions, progress: Progress) -> ImportPlan:
     options.check()
     if options.mapping is not None and not options.sheet:
         raise ImportRefused("Say which sheet the column mapping is for")
@@ -839,10 +860,14 @@ def _stage_un(sheet: SheetData, info: SheetInfo, stage: _Stage) -> None:
     contributors: dict[tuple, tuple[int | None, str | None, str | None]] = {}
     missions: dict[Any, tuple[int | None, str | None]] = {}
     dates: dict[Any, Any] = {}
-    pending: list[tuple[StagedRow, dict]] = []
     body = rows[info.header_index + 1:]
     first_row = sheet.row_number(info.header_index + 1)
     report_every = STAGE_CHUNK
+    # Stored figures of the reporting dates the file holds, in one query before the rows are compared.
+    existing = Existing.contributions_on(_reporting_dates({cells[date_at] for cells in body if len(cells) > date_at}))
+    key_column = column("mission")
+    seen = stage.seen.setdefault(spec.key, {})
+    by_key = existing.by_key
     # The loop below runs 100,000 times for a year of UN data: lookups are inlined, dicts cache per cell text.
     for offset, cells in enumerate(body):
         if offset == report_every:
@@ -873,7 +898,7 @@ def _stage_un(sheet: SheetData, info: SheetInfo, stage: _Stage) -> None:
             "reporting_date": date, "contributor": found[0], "mission": mission[0], "mission_note": "",
             "personnel_type": cells[type_at], "female_count": cells[female_at], "male_count": cells[male_at],
             "total_count": None}, memo)
-        if report.issues or found[2] or mission[1]:
+        if found[2] or mission[1] or (report.issues and not report.ok):
             failed: dict[str, tuple[str, int | None, Any, str]] = {}
             if found[2]:
                 head, at = column(found[1])
@@ -893,13 +918,6 @@ def _stage_un(sheet: SheetData, info: SheetInfo, stage: _Stage) -> None:
             for head, at, value, message in failed.values():
                 staged.errors.append(RowError(name, staged.row, head, value, message, at))
             continue
-        pending.append((staged, clean))
-    stage.tick(len(body) - (report_every - STAGE_CHUNK))
-    existing = Existing.contributions_on(clean["reporting_date"] for _, clean in pending)
-    key_column = column("mission")
-    seen = stage.seen.setdefault(spec.key, {})
-    by_key = existing.by_key
-    for staged, clean in pending:
         mission = clean["mission"]
         key = (clean["reporting_date"], clean["contributor"], mission, clean["personnel_type"],
                None if mission is not None else clean["mission_note"])  # as natural_key() builds it
@@ -915,6 +933,20 @@ def _stage_un(sheet: SheetData, info: SheetInfo, stage: _Stage) -> None:
             staged.action = "insert"
         else:
             stage._settle_against(spec, staged, clean, stored, name, key_column)
+    stage.tick(len(body) - (report_every - STAGE_CHUNK))
+
+
+def _reporting_dates(cells: Iterable[Any]) -> list[dt.date]:
+    """The dates a column of reporting-date cells means (unreadable ones are left to validation)."""
+    found = []
+    for value in cells:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = excel_serial_date(value)
+        try:
+            found.append(parse_exact_date(value))
+        except (DateError, TypeError, ValueError):
+            continue
+    return found
 
 
 # Mapped sheets ----------------------------------------------------------------------------------------
@@ -1413,7 +1445,14 @@ def _plain(value: Any) -> Any:
 
 
 class _Writer:
-    """Writes the accepted rows of a plan inside the import's transaction, with executemany in chunks."""
+    """Writes the accepted rows of a plan inside the import's transaction, with executemany in chunks.
+
+    Change-log entries: an inserted record is logged with its label and, as new values, its id and version
+    only: that is what revert_change_set needs to undo it, and its values are the row itself (any later edit
+    logs old → new in full, a delete logs the whole row). Writing every field of 100,000 new rows into the log
+    as well cost a fifth of the import. Link rows are logged in full (the change feed reads their owner from
+    them), and so are updates (old and new) and removals (the old row).
+    """
 
     def __init__(self, recorder: ChangeRecorder, progress: Progress, total: int):
         self.recorder = recorder
@@ -1461,6 +1500,7 @@ class _Writer:
         table, label, encode = model._meta.table_name, self._label_function(sheet), self.encode
         now_text, now_param = self.now.isoformat(), self._param(self.now)
         log_sql = _inserted_log_sql(sheet) if self.sqlite and _sqlite_has_json(self.db) else None
+        compact = sheet.link is None
         for start in range(0, len(rows), WRITE_CHUNK):
             chunk = rows[start:start + WRITE_CHUNK]
             params, entries = [], []
@@ -1481,7 +1521,8 @@ class _Writer:
                 record_id = staged.record_id
                 params.append((record_id, now_param, now_param, 1, *values))
                 if log_sql is None:
-                    snapshot = dict(zip(names, (record_id, now_text, now_text, 1, *values), strict=True))
+                    snapshot = {"id": record_id, "version": 1} if compact else \
+                        dict(zip(names, (record_id, now_text, now_text, 1, *values), strict=True))
                     entries.append({"table_name": table, "record_id": record_id, "action": "insert",
                                     "record_label": label(staged), "old": None, "new": encode(snapshot)})
             self._executemany(sql, params)
@@ -1491,12 +1532,16 @@ class _Writer:
                 self._log_inserted(log_sql, [row[0] for row in params])
             self.advance(len(chunk), f"Writing {sheet.title.lower()}…")
 
-    def _log_inserted(self, log_sql: str, ids: list[int]) -> None:
+    def _log_inserted(self, log_sql: tuple[str, str], ids: list[int]) -> None:
         """The change-log entries of rows just inserted, written by SQLite from the rows themselves: the same
         snapshot and label services.log would write, without 100,000 rounds of JSON and labels in Python."""
+        contiguous = ids[-1] - ids[0] + 1 == len(ids) and ids == sorted(ids)  # new ids of a UN file: a range
         with peewee.__exception_wrapper__:
             cursor = self.db.cursor()
-            cursor.execute(log_sql, (self.recorder.change_set.id, json.dumps(ids)))
+            if contiguous:
+                cursor.execute(log_sql[0], (self.recorder.change_set.id, ids[0], ids[-1]))
+            else:
+                cursor.execute(log_sql[1], (self.recorder.change_set.id, json.dumps(ids)))
         self.recorder.count += len(ids)
 
     def update(self, sheet: SheetPlan, rows: list[StagedRow]) -> None:
@@ -1561,9 +1606,11 @@ def _sqlite_has_json(db: peewee.Database) -> bool:
     return True
 
 
-def _snapshot_sql(model: type[peewee.Model]) -> str:
+def _snapshot_sql(model: type[peewee.Model], compact: bool) -> str:
     """json_object(...) of a row, as services.snapshot reads and json.dumps writes it (dates ISO, datetimes
-    with a T, booleans true/false)."""
+    with a T, booleans true/false); `compact`: only the id and version (see INSERT_SNAPSHOT)."""
+    if compact:
+        return "json_object('id', t.id, 'version', t.version)"
     parts = []
     for spec in model._meta.sorted_fields:
         column = f't."{spec.column_name}"'
@@ -1575,43 +1622,52 @@ def _snapshot_sql(model: type[peewee.Model]) -> str:
     return f"json_object({', '.join(parts)})"
 
 
-def _label_sql(sheet: SheetPlan) -> str:
-    """services.record_label of a row, in SQL: its name, else its natural key read out with names."""
+def _label_sql(sheet: SheetPlan) -> tuple[str, str]:
+    """services.record_label of a row, in SQL: its name, else its natural key read out with the names of the
+    records it refers to (joined, not looked up row by row). Returns (expression, joins)."""
     spec = sheet.spec
     if sheet.link:
-        return _sql_text(spec.link(sheet.link).label)
+        return _sql_text(spec.link(sheet.link).label), ""
     model = spec.model
-    pieces = []
+    pieces, joins = [], []
     for name in spec.natural_key:
         spec_field = spec.field(name)
         column = f't."{model._meta.fields[name].column_name}"'
         if spec_field.kind == "ref":
             target = record_type(spec_field.ref)
-            shown = (f'COALESCE((SELECT CAST(r."{target.name_field}" AS TEXT) FROM "{target.model._meta.table_name}" '
-                     f"AS r WHERE r.id = {column}), '#' || {column})")
+            alias = f"r{len(joins) + 1}"
+            joins.append(f'LEFT JOIN "{target.model._meta.table_name}" AS {alias} ON {alias}.id = {column}')
+            shown = f"COALESCE(CAST({alias}.\"{target.name_field}\" AS TEXT), '#' || {column})"
         else:
             shown = f"CAST({column} AS TEXT)"
-        pieces.append(f"CASE WHEN {column} IS NULL OR {column} = '' THEN '' ELSE ' · ' || {shown} END")
+        stored = model._meta.fields[name]
+        if stored.null or stored.field_type == "TEXT":
+            pieces.append(f"CASE WHEN {column} IS NULL OR {column} = '' THEN '' ELSE ' · ' || {shown} END")
+        else:  # never empty: no test needed (this runs for every row of a large import)
+            pieces.append(f"' · ' || {shown}")
     readout = f"substr({' || '.join(pieces)}, 4)"
     label = f"COALESCE(NULLIF({readout}, ''), {_sql_text(spec.singular + ' #')} || t.id)"
     if spec.name_field != "id":
         name = f't."{model._meta.fields[spec.name_field].column_name}"'
         label = f"CASE WHEN {name} IS NOT NULL AND {name} != '' THEN CAST({name} AS TEXT) ELSE {label} END"
-    return label
+    return label, " ".join(joins)
 
 
 def _sql_text(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _inserted_log_sql(sheet: SheetPlan) -> str:
+def _inserted_log_sql(sheet: SheetPlan) -> tuple[str, str]:
+    """The statements logging inserted rows: for a range of ids (?, ?), and for a JSON list of ids."""
     model = sheet.model
     table = model._meta.table_name
     entry = schema.ChangeLogEntry._meta.table_name
-    return (f'INSERT INTO "{entry}" (change_set_id, table_name, record_id, action, record_label, old_values, '
-            f"new_values) SELECT ?, {_sql_text(table)}, t.id, 'insert', substr({_label_sql(sheet)}, 1, 200), NULL, "
-            f'{_snapshot_sql(model)} FROM "{table}" AS t WHERE t.id IN (SELECT value FROM json_each(?)) '
-            "ORDER BY t.id")
+    label, joins = _label_sql(sheet)
+    head = (f'INSERT INTO "{entry}" (change_set_id, table_name, record_id, action, record_label, old_values, '
+            f"new_values) SELECT ?, {_sql_text(table)}, t.id, 'insert', substr({label}, 1, 200), NULL, "
+            f'{_snapshot_sql(model, sheet.link is None)} FROM "{table}" AS t {joins} WHERE ')
+    return (head + "t.id BETWEEN ? AND ? ORDER BY t.id",
+            head + "t.id IN (SELECT value FROM json_each(?)) ORDER BY t.id")
 
 
 class _DatabaseMoved(Exception):
@@ -1622,6 +1678,11 @@ def apply_plan(plan: ImportPlan, progress: Progress = NO_PROGRESS) -> ImportResu
     """Write the plan's accepted rows in one transaction and one change set (after a backup), or nothing at all:
     when rows were refused under --on-error abort, in a dry run, or when cancelled (progress raises Cancelled,
     the transaction rolls back)."""
+    with _bulk_allocation():
+        return _apply_plan(plan, progress)
+
+
+def _apply_plan(plan: ImportPlan, progress: Progress) -> ImportResult:
     result = ImportResult(plan.path, plan.format, dry_run=plan.options.dry_run, notes=list(plan.notes))
     result.errors = plan.errors
     counts = plan.counts()
