@@ -189,6 +189,7 @@ class ImportPlan:
     sheets: list[SheetPlan] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     problems: list[RowError] = field(default_factory=list)  # sheet-level problems (no row to blame)
+    metadata: dict[str, Any] = field(default_factory=dict)  # a PaxDesk workbook's metadata items
 
     def staged(self) -> Iterable[tuple[SheetPlan, StagedRow]]:
         for sheet in self.sheets:
@@ -238,6 +239,7 @@ class ImportResult:
     change_set_id: int | None = None
     backup: Path | None = None
     notes: list[str] = field(default_factory=list)
+    failure: RowError | None = None  # why nothing was written although the rows were fine (also in errors)
 
     @property
     def ok(self) -> bool:
@@ -800,8 +802,9 @@ def _stage_import(source: ImportSource, options: ImportOptions, progress: Progre
     return plan
 
 
-def detect_format(source: ImportSource, options: ImportOptions) -> str:
-    """un, paxdesk or mapped for this source and these options; ImportRefused when none fits."""
+def detect_format(source: ImportSource, options: ImportOptions, saved_mappings: bool = True) -> str:
+    """un, paxdesk or mapped for this source and these options; ImportRefused when none fits. Saved mappings
+    live in the database: pass saved_mappings=False before one is open."""
     if options.sheet and options.sheet not in source.sheet_names:
         raise ImportRefused(f"{source.path.name} has no sheet '{options.sheet}' "
                             f"(it has: {', '.join(source.sheet_names)})")
@@ -812,7 +815,7 @@ def detect_format(source: ImportSource, options: ImportOptions) -> str:
         raise ImportRefused(f"{source.path.name} is not a PaxDesk data workbook (no '{METADATA_SHEET}' sheet naming "
                             f"the format, no sheet laid out as PaxDesk exports)")
     names = [options.sheet] if options.sheet else source.sheet_names
-    infos = [source.describe(name, with_mappings=wanted != "un") for name in names]
+    infos = [source.describe(name, with_mappings=saved_mappings and wanted != "un") for name in names]
     if options.mapping is not None and wanted in ("auto", "mapped"):
         return "mapped"
     if any(info.kind == "un" for info in infos) and wanted in ("auto", "un"):
@@ -1049,6 +1052,7 @@ class _Ids:
 def _stage_paxdesk(source: ImportSource, stage: _Stage) -> None:
     plan = stage.plan
     items = metadata(source.sheet(METADATA_SHEET)) if METADATA_SHEET in source.sheet_names else {}
+    plan.metadata = {key: value for key, value in items.items() if key != "Item"}
     version = items.get(FORMAT_VERSION_ITEM)
     if isinstance(version, int | float) and version > FORMAT_VERSION:
         raise ImportRefused(f"{source.path.name} was written by a newer PaxDesk (format version {version:g}); "
@@ -1496,7 +1500,6 @@ class _Writer:
         value_names = names[4:]
         dated = [i for i, f in enumerate(fields[4:]) if f.field_type in ("DATE", "DATETIME")]
         iso: dict[Any, str] = {}
-        next_id = None
         table, label, encode = model._meta.table_name, self._label_function(sheet), self.encode
         now_text, now_param = self.now.isoformat(), self._param(self.now)
         log_sql = _inserted_log_sql(sheet) if self.sqlite and _sqlite_has_json(self.db) else None
@@ -1504,12 +1507,11 @@ class _Writer:
         for start in range(0, len(rows), WRITE_CHUNK):
             chunk = rows[start:start + WRITE_CHUNK]
             params, entries = [], []
+            # On PostgreSQL from the table's sequence: a save on another connection meanwhile takes no id used here.
+            fresh = iter(dialect.next_ids(model, sum(staged.record_id is None for staged in chunk)))
             for staged in chunk:
                 if staged.record_id is None:
-                    if next_id is None:
-                        next_id = (model.select(peewee.fn.MAX(model.id)).scalar() or 0) + 1
-                    staged.record_id = next_id
-                    next_id += 1
+                    staged.record_id = next(fresh)
                 values = list(map(staged.values.get, value_names))
                 for i in dated:
                     value = values[i]
@@ -1720,16 +1722,18 @@ def _apply_plan(plan: ImportPlan, progress: Progress) -> ImportResult:
             result.change_set_id = recorder.change_set.id
     except (_DatabaseMoved, peewee.IntegrityError) as exc:
         reason = str(exc) if isinstance(exc, _DatabaseMoved) else dialect.first_line(exc)
-        result.errors = [*result.errors, RowError(plan.path.name, 0, "", None,
-                                                  f"Nothing was written: the database changed since the rows were "
-                                                  f"checked ({reason}); import again")]
-        result.inserted = result.updated = result.deleted = 0
-        return result
+        return _failed(result, f"Nothing was written: the database changed since the rows were checked ({reason}); "
+                               "import again")
     except WriteFailed as exc:
-        result.errors = [*result.errors, RowError(plan.path.name, 0, "", None, str(exc))]
-        result.inserted = result.updated = result.deleted = 0
-        return result
+        return _failed(result, str(exc))
     result.written = True
+    return result
+
+
+def _failed(result: ImportResult, reason: str) -> ImportResult:
+    result.failure = RowError(result.path.name, 0, "", None, reason)
+    result.errors = [*result.errors, result.failure]
+    result.inserted = result.updated = result.deleted = 0
     return result
 
 
