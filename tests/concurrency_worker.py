@@ -3,7 +3,7 @@ import on the database named on its command line, and reports what happened as J
 
     python -m tests.concurrency_worker edit TARGET USER EDITS RECORD_IDS SEED START_FILE
     python -m tests.concurrency_worker import TARGET ROWS READY_AFTER
-    python -m tests.concurrency_worker workbook-import TARGET ROWS FOLDER
+    python -m tests.concurrency_worker workbook-import TARGET ROWS FOLDER [PAUSE_SECONDS]
 """
 
 from __future__ import annotations
@@ -68,9 +68,9 @@ def slow_import(target: str, rows: int, ready_after: int) -> int:
     return 0
 
 
-def workbook_import(target: str, rows: int, folder: Path) -> int:
-    """A real import of a UN contributions workbook of `rows` figures (seeded database needed), paused after
-    its first chunk is written so that it can be killed inside its transaction."""
+def workbook_import(target: str, rows: int, folder: Path, pause: float = 10.0) -> int:
+    """A real import of a UN contributions workbook of `rows` figures (seeded database needed), paused for up
+    to `pause` seconds after its first chunk is written, so that it can be killed inside its transaction."""
     import openpyxl
 
     from models import schema
@@ -96,7 +96,7 @@ def workbook_import(target: str, rows: int, folder: Path) -> int:
     def report(done: int, total: int, message: str) -> None:
         if message.startswith("Writing") and 0 < done < total:
             print(json.dumps({"ready": True}), flush=True)
-            for _ in range(100):  # killed here, inside the import's transaction (or its connection is)
+            for _ in range(int(pause * 10)):  # killed here, inside the import's transaction (or its connection is)
                 time.sleep(0.1)
                 schema.database.execute_sql("SELECT 1")
 
@@ -114,7 +114,7 @@ def main(argv: list[str]) -> int:
     if command == "import":
         return slow_import(target, int(argv[2]), int(argv[3]))
     if command == "workbook-import":
-        return workbook_import(target, int(argv[2]), Path(argv[3]))
+        return workbook_import(target, int(argv[2]), Path(argv[3]), *map(float, argv[4:5]))
     raise SystemExit(f"unknown command {command}")
 
 

@@ -324,3 +324,21 @@ def test_under_serializable_isolation_a_collision_is_retried_then_refused_as_sta
         update_record("missions", undof, {"headquarters": "Damascus"}, expected_version=1)
     assert schema.Mission.get_by_id(undof).headquarters == "Camp Faouar"
     schema.database.close()
+
+
+@pytest.mark.postgresql_only
+def test_a_save_during_an_import_takes_no_id_the_import_uses(seeded_db, db_target, tmp_path):
+    """On PostgreSQL a curator may save while an import is writing (SQLite makes them wait for its lock):
+    both go through, neither taking the other's id."""
+    before = schema.Contribution.select().count()
+    process = worker("workbook-import", db_target, "6000", str(tmp_path), "2")
+    wait_until_ready(process)  # 2,000 rows written, uncommitted
+    kazakhstan = schema.Actor.get(schema.Actor.iso3 == "KAZ").id
+    unmiss = schema.Mission.get(schema.Mission.acronym == "UNMISS").id
+    saved = create_record("contributions", {"reporting_date": "2022-01-31", "contributor": kazakhstan,
+                                            "mission": unmiss, "personnel_type": "Troops", "total_count": 3})
+    output, errors = process.communicate(timeout=120)
+    assert process.returncode == 0, output + errors
+    assert json.loads(output.strip().splitlines()[-1])["inserted"] == 6000
+    assert schema.Contribution.select().count() == before + 6001
+    assert schema.Contribution.get_by_id(saved).total_count == 3
