@@ -912,6 +912,8 @@ def _stage_un(sheet: SheetData, info: SheetInfo, stage: _Stage) -> None:
             for issue in report.issues:
                 if issue.field in failed or issue.severity != "error":
                     continue
+                if issue.field == "total_count" and ("female_count" in failed or "male_count" in failed):
+                    continue  # UN files hold no total: "give the total" would only echo the bad count
                 head, at = column(UN_FIELD_COLUMNS.get(issue.field, ""))
                 value = cells[at] if at is not None else ""
                 message = issue.message
