@@ -456,16 +456,17 @@ def find_header_row(rows: Sequence[Sequence[Any]], required: Iterable[str]) -> i
 
 
 def guess_header_row(rows: Sequence[Sequence[Any]]) -> int | None:
-    """For a sheet of unknown layout: the first row whose cells are all text and that is at least half as wide
-    as the widest of the first rows (titles above a table are narrower; data rows hold numbers and dates)."""
+    """For a sheet of unknown layout: the first row of text only that is as wide as the widest of the first
+    rows (titles above a table are narrower; data rows often hold numbers and dates), else the first row of
+    text at least half that wide."""
     sample = rows[:HEADER_SCAN_ROWS]
-    widths = [sum(1 for value in row if not is_blank(value)) for row in sample]
-    widest = max(widths, default=0)
-    for index, row in enumerate(sample):
-        filled = [value for value in row if not is_blank(value)]
-        if len(filled) >= max(1, widest / 2) and all(isinstance(value, str) for value in filled):
+    filled = [[value for value in row if not is_blank(value)] for row in sample]
+    widest = max((len(cells) for cells in filled), default=0)
+    textual = [index for index, cells in enumerate(filled) if cells and all(isinstance(v, str) for v in cells)]
+    for index in textual:
+        if len(filled[index]) == widest:
             return index
-    return None
+    return next((index for index in textual if len(filled[index]) >= widest / 2), None)
 
 
 def header_signature(headers: Iterable[str]) -> str:

@@ -1046,6 +1046,7 @@ class _Ids:
     def __init__(self):
         self.mapped: dict[str, dict[int, int]] = {}
         self.rejected: dict[str, dict[int, int]] = {}  # workbook id → row
+        self.named: dict[str, dict[str, int]] = {}  # folded name of an accepted row → database id
 
     def target(self, key: str, workbook_id: int) -> int | None:
         return self.mapped.get(key, {}).get(workbook_id)
@@ -1141,6 +1142,11 @@ def _resolve_workbook_ref(spec_field: FieldSpec, id_cell: Any, name_cell: Any, i
                           "database"), False
     if is_blank(name_cell):
         return None, None, False
+    # A name alone: a record of the workbook itself (not in the database until the import is written), else
+    # one in the database.
+    found = ids.named.get(target.key, {}).get(fold(_text(name_cell)))
+    if found is not None:
+        return found, None, True
     found, why = stage.resolver.record(target.key, name_cell)
     return found, why, True
 
@@ -1243,6 +1249,8 @@ def _stage_record_sheet(sheet: SheetData, layout: SheetLayout, ids: _Ids, same_d
         claimed[staged.record_id] = staged.row
         if workbook_id is not None:
             mapped[workbook_id] = staged.record_id
+        if spec.name_field != "id" and clean.get(spec.name_field):
+            ids.named.setdefault(spec.key, {}).setdefault(fold(str(clean[spec.name_field])), staged.record_id)
         stage.names.remember(spec.key, staged.record_id, clean)
     return plan_sheet
 
