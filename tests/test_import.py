@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 import xlsxwriter
 
-from models import schema
+from models import dialect, schema
 from models.import_report import write_error_report
 from models.importing import (
     ImportOptions,
@@ -89,7 +89,8 @@ def test_hub_vintage_imports_each_row_as_a_contribution_with_its_total(seeded_db
     assert change_set.kind == "import" and "hub.xlsx" in change_set.summary
     labels = {entry.record_label for entry in change_set.entries}
     assert "2023-05-31 · Kazakhstan · UNDOF · Troops" in labels
-    assert result.backup is not None and result.backup.exists()
+    if dialect.is_sqlite():  # a server database's backups are its administrator's (backup_database: None)
+        assert result.backup is not None and result.backup.exists()
 
 
 def test_older_vintage_below_titles_in_any_order_with_every_date_style(seeded_db, tmp_path):
