@@ -127,3 +127,13 @@ def test_polling_a_long_log_stays_cheap(basics):
     assert per_poll < 0.05, f"{per_poll * 1000:.1f} ms per poll"
     indexed = [tuple(index.columns) for index in schema.database.get_indexes("change_log_entry")]
     assert ("change_set_id",) in indexed
+
+
+def test_more_change_sets_than_one_poll_reads_come_in_the_next_polls(basics, monkeypatch):
+    monkeypatch.setattr(changes, "POLL_LIMIT", 2)
+    feed = ChangeFeed()
+    for number in range(5):
+        create_record("actors", {"name": f"Actor {number}", "kind": "ngo"})
+    polls = [[c.action for c in feed.poll()] for _ in range(4)]
+    assert polls == [["insert", "insert"], ["insert", "insert"], ["insert"], []]
+    assert feed.waiting == {}
