@@ -4,10 +4,12 @@ databases from (e.g. postgresql://postgres@127.0.0.1:5432/test)."""
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import os
 import secrets
 import shutil
+import socket
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -52,15 +54,18 @@ def engine(request) -> str:
     return getattr(request, "param", "sqlite")
 
 
+_HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
+
+
 class PostgresTestServer:
     """Databases for one test session on a PostgreSQL server: two templates (empty, seeded), copied per test
-    with CREATE DATABASE ... TEMPLATE, all named paxdesk_test_<pid>_<random>_... and dropped afterwards."""
+    with CREATE DATABASE ... TEMPLATE, all named paxdesk_test_<pid>_<host>_<random>_... and dropped afterwards."""
 
     def __init__(self, admin_url: str):
         import psycopg2
 
         self.admin_url = admin_url
-        self.prefix = f"paxdesk_test_{os.getpid()}_{secrets.token_hex(3)}"
+        self.prefix = f"paxdesk_test_{os.getpid()}_{_HOST}_{secrets.token_hex(3)}"
         self.admin = psycopg2.connect(admin_url)
         self.admin.autocommit = True
         self.count = 0
@@ -99,7 +104,8 @@ class PostgresTestServer:
         self._execute(f"DROP DATABASE IF EXISTS {urlsplit(url).path.lstrip('/')} WITH (FORCE)")
 
     def _drop_abandoned(self) -> None:
-        """Databases of earlier runs on this machine whose process died before cleaning up."""
+        """Databases of earlier runs on this machine (same host name: a container sharing the server has its
+        own process ids) whose process died before cleaning up."""
         import psutil
 
         if urlsplit(self.admin_url).hostname not in (None, "", "localhost", "127.0.0.1", "::1"):
@@ -108,8 +114,8 @@ class PostgresTestServer:
             cursor.execute("SELECT datname FROM pg_database WHERE datname LIKE 'paxdesk\\_test\\_%'")
             names = [row[0] for row in cursor.fetchall()]
         for name in names:
-            pid = name.split("_")[2]
-            if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            parts = name.split("_")
+            if len(parts) > 4 and parts[3] == _HOST and parts[2].isdigit() and not psutil.pid_exists(int(parts[2])):
                 self._execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
     def close(self) -> None:
