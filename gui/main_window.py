@@ -30,6 +30,7 @@ from gui.app import icon, user_settings
 from gui.change_watcher import ChangeWatcher
 from gui.export_dialog import install_export_actions
 from gui.filter_header import FilterHeader
+from gui.import_wizard import install_import_action
 from gui.record_form import RecordForm
 from gui.sidebar import Sidebar
 from gui.table_model import RecordTableModel
@@ -73,6 +74,7 @@ class MainWindow(QMainWindow):
         self._build_central()
         self._build_status_bar()
         self._connect()
+        install_import_action(self)  # File → Import…: the import wizard, one undo step, table refreshed
         install_export_actions(self)  # File → Export… and File → Export current view…
         self.resize(*DEFAULT_SIZE)
         self._restore_window()

@@ -280,6 +280,54 @@ def plain_value(value: Any) -> Any:
     return value
 
 
+# --- Previewing a plan ----------------------------------------------------------------------------------
+
+ACTION_WORDS = {"insert": "New", "update": "Changed", "unchanged": "Unchanged", "error": "Error"}
+
+
+class PlanPreview:
+    """What the wizard's preview shows of each staged row: its status, what it is, and what changes (old →
+    new, in display values: names for references, labels for codes, dates in words)."""
+
+    def __init__(self, plan: ImportPlan):
+        self.plan = plan
+        self._names = NameBook()
+
+    def _fields(self, sheet: SheetPlan) -> tuple[FieldSpec, ...]:
+        return sheet.spec.link(sheet.link).fields if sheet.link else sheet.spec.fields
+
+    def shown(self, spec_field: FieldSpec, value: Any) -> str:
+        from models.queries import display_value
+
+        if spec_field.kind == "ref" and value is not None:
+            return self._names.name(spec_field.ref, value)
+        return str(display_value(spec_field, value))
+
+    def label(self, sheet: SheetPlan, staged: StagedRow) -> str:
+        if staged.values is None:  # a refused row: what it holds, as written
+            return " · ".join(str(plain_value(v)) for v in staged.cells if not is_blank(v))[:200]
+        if sheet.link:
+            owner = staged.values.get(sheet.spec.link(sheet.link).owner_field or "record_id")
+            parts = [self.shown(f, staged.values.get(f.name)) for f in self._fields(sheet)]
+            return f"{self._names.name(sheet.spec.key, owner)}: {', '.join(p for p in parts if p)}"
+        return staged.label or self._names.label(sheet.spec, staged.values)
+
+    def changes(self, sheet: SheetPlan, staged: StagedRow) -> list[tuple[str, str, str]]:
+        """(field label, old, new) of an update."""
+        if staged.action != "update" or not staged.changes:
+            return []
+        return [(f.label, self.shown(f, staged.old.get(f.name)), self.shown(f, staged.changes[f.name]))
+                for f in self._fields(sheet) if f.name in staged.changes]
+
+    def details(self, sheet: SheetPlan, staged: StagedRow) -> str:
+        if staged.errors:
+            return "; ".join(f"{e.column}: {e.reason}" if e.column else e.reason for e in staged.errors)
+        if staged.action == "update":
+            return "; ".join(f"{name}: {old or '(empty)'} → {new or '(empty)'}"
+                             for name, old, new in self.changes(sheet, staged))
+        return ""
+
+
 # --- The source: a workbook read once ----------------------------------------------------------------
 
 @dataclass
