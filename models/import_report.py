@@ -16,7 +16,7 @@ from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 
 from models.excel_write import EXCEL_TEXT_LIMIT, atomic_target
-from models.importing import REPORT_ERROR_HEADER, ImportPlan, RowError, SheetPlan
+from models.import_plan import REPORT_ERROR_HEADER, ImportPlan, RowError, SheetPlan
 from models.workbook_format import DATE_FORMAT, METADATA_HEADERS, METADATA_SHEET
 
 BAD_FILL = PatternFill("solid", fgColor="FFC7CE")  # Excel's own "bad" red

@@ -216,7 +216,7 @@ def test_cancel_while_writing_leaves_the_database_as_it_was(seeded_db, qtbot, op
         return real_apply(plan, progress)
 
     monkeypatch.setattr(wizard_module, "apply_plan", held_apply)
-    monkeypatch.setattr("models.importing.WRITE_CHUNK", 100)
+    monkeypatch.setattr("models.import_writing.WRITE_CHUNK", 100)
 
     commit(qtbot, wizard)
     page = wizard.run_page
