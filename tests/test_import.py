@@ -380,3 +380,23 @@ def test_text_that_looks_like_a_formula_stays_text_in_the_report(seeded_db, tmp_
 
     cell = openpyxl.load_workbook(report)["Data"]["B2"]
     assert cell.value == "=cmd|' /C calc'!A0" and cell.data_type == "s"
+
+
+def test_a_row_saved_by_someone_else_between_check_and_write_rolls_the_import_back(seeded_db, tmp_path):
+    from models.services import save_record
+
+    path = workbook(tmp_path / "race.xlsx", HUB, [hub_row("Kazakhstan", "KAZ", "UNDOF", "Troops", 1, 10),
+                                                  hub_row("Ireland", "IRL", "UNDOF", "Troops", 2, 20)])
+    with ImportSource(path) as source:
+        plan = stage_import(source, ImportOptions())
+    # Meanwhile a colleague enters Ireland's figure by hand.
+    save_record("contributions", {"reporting_date": MAY, "contributor": actor_id("Ireland"),
+                                  "mission": schema.Mission.get(schema.Mission.acronym == "UNDOF").id,
+                                  "personnel_type": "Troops", "female_count": 2, "male_count": 20})
+    stored, sets = contributions(), change_sets()
+
+    result = apply_plan(plan)
+
+    assert not result.written and result.inserted == 0
+    assert "the database changed since the rows were checked" in result.failure.reason
+    assert contributions() == stored and change_sets() == sets
