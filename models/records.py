@@ -49,6 +49,11 @@ class RecordType:
     description: str = ""
     extra: dict = field(default_factory=dict)
 
+    @property
+    def a_singular(self) -> str:
+        """'an actor', 'a mission': for messages that name the kind of record."""
+        return f"{'an' if self.singular[0] in 'aeiou' else 'a'} {self.singular}"
+
     def field(self, name: str) -> FieldSpec:
         for spec in self.fields:
             if spec.name == name:

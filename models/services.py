@@ -218,7 +218,7 @@ def check_against_database(spec: RecordType, clean: dict[str, Any], record_id: i
         duplicate = find_by_natural_key(spec, clean)
         if duplicate is not None and duplicate != record_id:
             report.add(spec.natural_key[0],
-                       f"A {spec.singular} '{record_label(spec, clean)}' already exists (#{duplicate})")
+                       f"{spec.a_singular.capitalize()} '{record_label(spec, clean)}' already exists (#{duplicate})")
     return report
 
 

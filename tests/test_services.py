@@ -165,3 +165,8 @@ def test_revert_is_refused_when_the_record_changed_since(basics):
     with pytest.raises(StaleRecord, match="has been changed since"):
         revert_change_set(edit)
     assert schema.Mission.get_by_id(basics["undof"]).headquarters == "Damascus"
+
+
+def test_duplicate_message_reads_naturally(basics):
+    with pytest.raises(RecordRefused, match="An actor 'Kazakhstan' already exists"):
+        create_record("actors", {"name": "kazakhstan", "kind": "state"})
