@@ -130,8 +130,9 @@ class _Writer:
             self.advance(len(chunk), f"Writing {sheet.title.lower()}…")
 
     def _log_inserted(self, log_sql: tuple[str, str], ids: list[int]) -> None:
-        """The change-log entries of rows just inserted, written by SQLite from the rows themselves: the same
-        snapshot and label services.log would write, without 100,000 rounds of JSON and labels in Python."""
+        """The change-log entries of rows just inserted, written by SQLite from the rows themselves (the label
+        services.record_label gives, the new values the class docstring describes), without 100,000 rounds of
+        JSON and labels in Python."""
         contiguous = ids[-1] - ids[0] + 1 == len(ids) and ids == sorted(ids)  # new ids of a UN file: a range
         with peewee.__exception_wrapper__:
             cursor = self.db.cursor()
