@@ -137,6 +137,8 @@ def command_import(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         if report:
             print(f"Rejected rows written to {report}: fix the marked cells and import that file again")
+        elif args.report:
+            print(f"No row was rejected, so no report was written to {args.report}")
     return EXIT_REFUSED if result.errors else EXIT_DONE
 
 
