@@ -31,10 +31,10 @@ def save_elsewhere(work) -> None:
 def test_another_users_save_arrives(watcher, qtbot, monkeypatch):
     watcher.start(since=latest_change_set_id())  # what the window showed when it loaded its view
     monkeypatch.setenv("PAXDESK_USER", "aigerim")
-    undof = create_record("missions", {"acronym": "UNDOF", "name": "UN Disengagement Observer Force",
-                                       "kind": "peacekeeping_operation"})
     with qtbot.waitSignal(watcher.changes_arrived, timeout=5000) as arrived:
-        pass
+        # saved inside the block: the watcher's thread may report it before the test starts listening
+        undof = create_record("missions", {"acronym": "UNDOF", "name": "UN Disengagement Observer Force",
+                                           "kind": "peacekeeping_operation"})
     assert [(c.record_type, c.record_id, c.action, c.user) for c in arrived.args[0]] == [
         ("missions", undof, "insert", "aigerim")]
     with qtbot.waitSignal(watcher.changes_arrived, timeout=5000) as arrived:
