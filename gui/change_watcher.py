@@ -19,7 +19,7 @@ class ChangeWatcher(QObject):
     changes_arrived = Signal(list)  # [models.changes.Change], oldest first
     connection_lost = Signal(str)  # a message for the status bar
     connection_restored = Signal()
-    _polled = Signal(object)  # from the polling thread: a list of changes or the exception
+    _polled = Signal(int, object)  # from the polling thread: its generation, a list of changes or the exception
 
     def __init__(self, interval_ms: int = 3000, parent: QObject | None = None):
         super().__init__(parent)
@@ -32,11 +32,14 @@ class ChangeWatcher(QObject):
         self._in_flight: Future | None = None
         self._database = None
         self._lost = False
+        # Bumped by every start and stop: a look still under way for an earlier start reports nothing.
+        self._generation = 0
 
     def start(self, since: int | None = None) -> None:
         """Watch the database the models are bound to now, for change sets after `since` (by default the
         latest one when the polling thread first looks, which it does at once)."""
         self.stop()
+        self._generation += 1
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paxdesk-changes")
         self._feed = ChangeFeed(since) if since is not None else None
         self._database = schema.database.obj
@@ -47,6 +50,7 @@ class ChangeWatcher(QObject):
     def stop(self) -> None:
         """Stop watching (the window closes, another database is opened) and close the polling connection."""
         self._timer.stop()
+        self._generation += 1
         if self._executor is not None:
             self._executor.submit(_close_connection, self._database)
             self._executor.shutdown(wait=False)
@@ -62,22 +66,25 @@ class ChangeWatcher(QObject):
         """Look now (the timer calls this; a window may too, e.g. when it regains focus)."""
         if self._executor is None or (self._in_flight is not None and not self._in_flight.done()):
             return  # the previous look is still waiting for the server: do not pile up
-        self._in_flight = self._executor.submit(self._look)
+        # The feed travels with the look, so a look left over from an earlier start never reads the new one.
+        self._in_flight = self._executor.submit(self._look, self._generation, self._feed)
 
-    def _look(self) -> None:
+    def _look(self, generation: int, feed: ChangeFeed | None) -> None:
         if schema.database.obj is not self._database:
             return  # another database was opened; the window starts watching it anew
         try:
-            if self._feed is None:
-                self._feed = ChangeFeed()
-            self._polled.emit(self._feed.poll())
+            if feed is None:
+                feed = ChangeFeed()
+                if generation == self._generation:
+                    self._feed = feed
+            self._polled.emit(generation, feed.poll())
         except Exception as exc:  # a lost server, a locked file: reported and tried again next time
             _close_connection(self._database)
-            self._polled.emit(exc)
+            self._polled.emit(generation, exc)
 
-    @Slot(object)
-    def _deliver(self, result: object) -> None:
-        if not self.active:
+    @Slot(int, object)
+    def _deliver(self, generation: int, result: object) -> None:
+        if not self.active or generation != self._generation:
             return
         if isinstance(result, Exception):
             if not self._lost:
