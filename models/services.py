@@ -15,6 +15,7 @@ import peewee
 from peewee import IntegrityError, Model
 
 from models import dialect, schema
+from models.progress import NO_PROGRESS, Progress
 from models.records import RECORD_TYPES, LinkSpec, RecordType, record_type
 from models.validation import Report, fold, validate_link_row, validate_record
 
@@ -454,43 +455,174 @@ def _stored(model: type[Model], values: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+REVERT_CHUNK = 500  # ids per IN (…) list: well under SQLite's 999 parameters of old builds and PostgreSQL's limits
+
+
+class _Entry:
+    """One change-log entry being reverted (slots: 100,000 of them for an import)."""
+
+    __slots__ = ("id", "table_name", "record_id", "action", "label", "old", "new")
+
+    def __init__(self, row: tuple):
+        self.id, self.table_name, self.record_id, self.action, self.label, old, new = row
+        self.old = json.loads(old) if old else None
+        self.new = json.loads(new) if new else None
+
+
 @dialect.retry_unsaved
-def revert_change_set(change_set_id: int) -> int:
+def revert_change_set(change_set_id: int, progress: Progress | None = None) -> int:
     """Undo one change set (an edit, a delete, a whole import) as a new change set, and return its id.
-    Refuses, writing nothing, when any row it touched has been changed since."""
+    Refuses, writing nothing, when any row it touched has been changed since. In bulk: the versions are checked
+    with one SELECT per chunk of ids, then each run of entries of one table and action (in reverse order, so
+    link rows go before their owners on undo and after them on redo) is written with IN (…) deletes,
+    multi-row inserts and one batch of log entries. `progress` hears how far it is, and may cancel (rollback)."""
+    progress = progress or NO_PROGRESS
     original = schema.ChangeSet.get_by_id(change_set_id)
-    entries = list(original.entries.order_by(schema.ChangeLogEntry.id.desc()))
+    entry_model = schema.ChangeLogEntry
+    rows = (entry_model.select(entry_model.id, entry_model.table_name, entry_model.record_id, entry_model.action,
+                               entry_model.record_label, entry_model.old_values, entry_model.new_values)
+            .where(entry_model.change_set == change_set_id).order_by(entry_model.id.desc()).tuples())
+    entries = [_Entry(row) for row in rows]
     models = _models_by_table()
     summary = original.summary[6:] if original.kind == "undo" and original.summary.startswith("Undo: ") \
         else f"Undo: {original.summary}"
+
+    def stale(entry: _Entry) -> StaleRecord:
+        return StaleRecord(_report("", f"Cannot undo '{original.summary}': '{entry.label}' has been changed since"))
+
+    total = len(entries)
     with recording("undo", summary) as rec:
-        for entry in entries:
-            model = models[entry.table_name]
-            old = json.loads(entry.old_values) if entry.old_values else None
-            new = json.loads(entry.new_values) if entry.new_values else None
-            current = snapshot(model, entry.record_id)
-            expected = new["version"] if new else None
-            stale = StaleRecord(_report(
-                "", f"Cannot undo '{original.summary}': '{entry.record_label}' has been changed since"
-            ))
-            if (current["version"] if current else None) != expected:
-                raise stale
-            # Each write below names the version checked above: on PostgreSQL another save may commit in between.
-            if entry.action == "insert":
-                if not model.delete().where(model.id == entry.record_id, model.version == expected).execute():
-                    raise stale
-                rec.log(model, entry.record_id, "delete", entry.record_label, current, None)
-            elif entry.action == "delete":
-                try:
-                    model.insert(**_stored(model, old)).execute()
-                except IntegrityError as exc:
-                    raise stale from exc
-                rec.log(model, entry.record_id, "insert", entry.record_label, None, snapshot(model, entry.record_id))
-            else:
-                restored = {k: v for k, v in old.items() if k not in ("id", "version")}
-                if not model.update(**_stored(model, restored), version=model.version + 1).where(
-                        model.id == entry.record_id, model.version == expected).execute():
-                    raise stale
-                rec.log(model, entry.record_id, "update", entry.record_label, current,
-                        snapshot(model, entry.record_id))
+        if len({(entry.table_name, entry.record_id) for entry in entries}) < total:
+            # A row touched twice in one change set: each step depends on the one before, so one by one.
+            for done, entry in enumerate(entries, start=1):
+                _revert_one(models[entry.table_name], entry, rec, stale)
+                if done % REVERT_CHUNK == 0:
+                    progress.report(done, total, "Undoing…")
+            return rec.change_set.id
+        _check_versions(entries, models, stale, progress)
+        done = 0
+        for run in _runs(entries):
+            model = models[run[0].table_name]
+            action = run[0].action
+            for start in range(0, len(run), REVERT_CHUNK):
+                chunk = run[start:start + REVERT_CHUNK]
+                if action == "insert":
+                    _revert_inserts(model, chunk, rec, stale)
+                elif action == "delete":
+                    _revert_deletes(model, chunk, rec, stale)
+                else:
+                    _revert_updates(model, chunk, rec, stale)
+                done += len(chunk)
+                progress.report(done, total, "Undoing…")
+        dialect.sync_id_sequences(*{models[entry.table_name] for entry in entries if entry.action == "delete"})
         return rec.change_set.id
+
+
+def _runs(entries: list[_Entry]) -> Iterator[list[_Entry]]:
+    """Consecutive entries of one table and action: the order between runs is the order of the writes."""
+    run: list[_Entry] = []
+    for entry in entries:
+        if run and (entry.table_name, entry.action) != (run[0].table_name, run[0].action):
+            yield run
+            run = []
+        run.append(entry)
+    if run:
+        yield run
+
+
+def _check_versions(entries: list[_Entry], models: dict[str, type[Model]], stale, progress: Progress) -> None:
+    """Every row must be as the change set left it (its version; absent if it deleted it), else StaleRecord
+    naming the first one that is not, in the order the old one-by-one revert met them. On PostgreSQL the rows
+    are locked (FOR UPDATE) so that another save cannot change them between this check and the writes."""
+    by_table: dict[str, list[int]] = {}
+    for entry in entries:
+        by_table.setdefault(entry.table_name, []).append(entry.record_id)
+    versions: dict[tuple[str, int], int] = {}
+    checked, total = 0, len(entries)
+    for table, ids in by_table.items():
+        model = models[table]
+        for start in range(0, len(ids), REVERT_CHUNK):
+            chunk = ids[start:start + REVERT_CHUNK]
+            query = model.select(model.id, model.version).where(model.id.in_(chunk))
+            if dialect.is_postgres(dialect.current()):
+                query = query.for_update()
+            for record_id, version in query.tuples():
+                versions[table, record_id] = version
+            checked += len(chunk)
+            progress.report(0, total, f"Checking {checked:,} of {total:,} rows…")
+    for entry in entries:
+        expected = entry.new["version"] if entry.new else None
+        if versions.get((entry.table_name, entry.record_id)) != expected:
+            raise stale(entry)
+
+
+def _snapshots(model: type[Model], ids: list[int]) -> dict[int, dict[str, Any]]:
+    """services.snapshot of many rows at once."""
+    return {row["id"]: {name: _plain(value) for name, value in row.items()}
+            for row in model.select().where(model.id.in_(ids)).dicts()}
+
+
+def _revert_inserts(model: type[Model], chunk: list[_Entry], rec: ChangeRecorder, stale) -> None:
+    ids = [entry.record_id for entry in chunk]
+    current = _snapshots(model, ids)
+    deleted = model.delete().where(model.id.in_(ids)).execute()
+    if deleted != len(ids):
+        raise stale(next(entry for entry in chunk if entry.record_id not in current))
+    table = model._meta.table_name
+    rec.log_many({"table_name": table, "record_id": entry.record_id, "action": "delete", "record_label": entry.label,
+                  "old": current[entry.record_id], "new": None} for entry in chunk)
+
+
+def _revert_deletes(model: type[Model], chunk: list[_Entry], rec: ChangeRecorder, stale) -> None:
+    rows = [_stored(model, entry.old) for entry in chunk]
+    try:
+        # Several rows per statement, under the 999 parameters old SQLite builds allow.
+        for batch in peewee.chunked(rows, max(1, 900 // len(model._meta.fields))):
+            model.insert_many(batch).execute()
+    except IntegrityError as exc:  # the id or the natural key has been taken since
+        raise stale(chunk[0]) from exc
+    restored = _snapshots(model, [entry.record_id for entry in chunk])
+    table = model._meta.table_name
+    rec.log_many({"table_name": table, "record_id": entry.record_id, "action": "insert", "record_label": entry.label,
+                  "old": None, "new": restored[entry.record_id]} for entry in chunk)
+
+
+def _revert_updates(model: type[Model], chunk: list[_Entry], rec: ChangeRecorder, stale) -> None:
+    ids = [entry.record_id for entry in chunk]
+    current = _snapshots(model, ids)
+    for entry in chunk:
+        restored = {k: v for k, v in entry.old.items() if k not in ("id", "version")}
+        # Names the version checked: on PostgreSQL without the lock another save could have come in between.
+        if not model.update(**_stored(model, restored), version=model.version + 1).where(
+                model.id == entry.record_id, model.version == entry.new["version"]).execute():
+            raise stale(entry)
+    after = _snapshots(model, ids)
+    table = model._meta.table_name
+    rec.log_many({"table_name": table, "record_id": entry.record_id, "action": "update", "record_label": entry.label,
+                  "old": current[entry.record_id], "new": after[entry.record_id]} for entry in chunk)
+
+
+def _revert_one(model: type[Model], entry: _Entry, rec: ChangeRecorder, stale) -> None:
+    """One entry, checked and written on its own (a change set that touched a row more than once)."""
+    current = snapshot(model, entry.record_id)
+    expected = entry.new["version"] if entry.new else None
+    if (current["version"] if current else None) != expected:
+        raise stale(entry)
+    # Each write below names the version checked above: on PostgreSQL another save may commit in between.
+    if entry.action == "insert":
+        if not model.delete().where(model.id == entry.record_id, model.version == expected).execute():
+            raise stale(entry)
+        rec.log(model, entry.record_id, "delete", entry.label, current, None)
+    elif entry.action == "delete":
+        try:
+            model.insert(**_stored(model, entry.old)).execute()
+        except IntegrityError as exc:
+            raise stale(entry) from exc
+        dialect.sync_id_sequences(model)
+        rec.log(model, entry.record_id, "insert", entry.label, None, snapshot(model, entry.record_id))
+    else:
+        restored = {k: v for k, v in entry.old.items() if k not in ("id", "version")}
+        if not model.update(**_stored(model, restored), version=model.version + 1).where(
+                model.id == entry.record_id, model.version == expected).execute():
+            raise stale(entry)
+        rec.log(model, entry.record_id, "update", entry.label, current, snapshot(model, entry.record_id))

@@ -22,7 +22,7 @@ from models.importing import (
     stage_import,
 )
 from models.progress import Cancelled, Progress
-from models.services import revert_change_set
+from models.services import StaleRecord, revert_change_set, update_record
 
 HUB = ["contribution_id", "contributing_country", "isocode3", "m49_code", "mission_acronym", "personnel_type",
        "female_personnel", "male_personnel", "last_reporting_date"]
@@ -277,6 +277,36 @@ def big_file(path: Path, rows: int) -> Path:
                      missions[(rest // len(types)) % len(missions)], types[rest % len(types)], 1, 2,
                      dt.date(2015 + month // 12, month % 12 + 1, 28)])
     return workbook(path, HUB, body)
+
+
+def test_a_large_import_is_undone_and_redone_in_bulk_with_progress(seeded_db, tmp_path):
+    before, entries = contributions(), schema.ChangeLogEntry.select().count()
+    _, result = import_file(big_file(tmp_path / "big.xlsx", 1_500))
+    imported = contributions()
+    reports: list[tuple[int, int, str]] = []
+
+    undo = revert_change_set(result.change_set_id, progress=Progress(lambda *report: reports.append(report)))
+
+    assert contributions() == before
+    assert reports[-1][:2] == (1_500, 1_500)  # the GUI's progress bar reaches the end
+    assert schema.ChangeLogEntry.select().where(schema.ChangeLogEntry.change_set == undo).count() == 1_500
+    redo = revert_change_set(undo)
+    assert contributions() == imported
+    assert schema.ChangeSet.get_by_id(redo).summary.startswith("Import big.xlsx")
+    assert schema.ChangeLogEntry.select().count() == entries + 3 * 1_500
+
+
+def test_undoing_an_import_is_refused_when_one_of_its_rows_changed_since(seeded_db, tmp_path):
+    _, result = import_file(big_file(tmp_path / "big.xlsx", 1_200))
+    changed = schema.Contribution.select().order_by(schema.Contribution.id.desc()).first()
+    update_record("contributions", changed.id, {"female_count": 7, "total_count": 9})
+    imported = contributions()
+    sets = change_sets()
+
+    with pytest.raises(StaleRecord, match="has been changed since"):
+        revert_change_set(result.change_set_id)
+
+    assert contributions() == imported and change_sets() == sets  # not one row deleted, nothing logged
 
 
 def test_cancel_during_the_write_leaves_the_database_as_it_was(seeded_db, tmp_path):
