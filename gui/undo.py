@@ -11,6 +11,10 @@ How the pieces fit:
 - When a revert is refused (`StaleRecord`: someone changed those rows since), nothing is written, the
   command is marked obsolete (Qt then drops it from the stack, so the stack never claims a state the
   database is not in) and `undo_notifier.refused` carries the curator's message.
+- A large change set (an import: more than LARGE_CHANGE_SET entries) is reverted with a modal progress dialog,
+  kept synchronous on purpose: QUndoStack takes undo()/redo() as done when they return, so a refusal must be
+  known by then (a background revert would leave the stack claiming a state the database is not yet in).
+  The dialog has no Cancel: a half-finished undo is rolled back anyway, and the command would be left in limbo.
 - After every undo or redo that wrote something, `undo_notifier.data_changed` is emitted: the main window
   refreshes its table, the record form reloads the record it shows.
 
@@ -27,10 +31,14 @@ from __future__ import annotations
 import traceback
 
 from peewee import DoesNotExist, IntegrityError, PeeweeException
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QUndoCommand, QUndoStack
+from PySide6.QtWidgets import QApplication, QProgressDialog
 
-from models import services
+from models import schema, services
+from models.progress import Progress
+
+LARGE_CHANGE_SET = 2_000  # entries; above this an undo or redo shows its progress
 
 
 class UndoNotifier(QObject):
@@ -64,8 +72,13 @@ class ChangeSetCommand(QUndoCommand):
         self._revert("undo")
 
     def _revert(self, what: str) -> None:
+        dialog = self._progress_dialog(what)
         try:
-            self._applied = services.revert_change_set(self._applied)
+            if dialog is None:
+                self._applied = services.revert_change_set(self._applied)
+            else:
+                self._applied = services.revert_change_set(self._applied, progress=Progress(
+                    lambda done, total, message: self._show_progress(dialog, done, total, message)))
         except services.RecordRefused as exc:
             self._refuse(f"Cannot {what} ‘{self.text()}’: {exc}")
         except IntegrityError as exc:  # e.g. a deleted record's name has been given to a new record since
@@ -75,6 +88,29 @@ class ChangeSetCommand(QUndoCommand):
             self._refuse(f"Cannot {what} ‘{self.text()}’: the database did not answer ({exc})")
         else:
             self._notifier.data_changed.emit()
+        finally:
+            if dialog is not None:
+                dialog.close()
+                dialog.deleteLater()
+
+    def _progress_dialog(self, what: str) -> QProgressDialog | None:
+        entries = schema.ChangeLogEntry.select().where(schema.ChangeLogEntry.change_set == self._applied).count()
+        if entries <= LARGE_CHANGE_SET:
+            return None
+        dialog = QProgressDialog(f"{what.capitalize()} ‘{self.text()}’ ({entries:,} rows)…", "", 0, entries,
+                                 QApplication.activeWindow())
+        dialog.setWindowTitle(what.capitalize())
+        dialog.setCancelButton(None)
+        dialog.setWindowModality(Qt.WindowModality.ApplicationModal)  # no second undo while this one runs
+        dialog.setMinimumDuration(400)
+        dialog.setValue(0)
+        return dialog
+
+    @staticmethod
+    def _show_progress(dialog: QProgressDialog, done: int, total: int, message: str) -> None:
+        dialog.setMaximum(max(total, 1))
+        dialog.setValue(done)
+        QApplication.processEvents()  # repaint the dialog; the modality keeps the rest of the window inert
 
     def _refuse(self, message: str) -> None:
         # Obsolete commands are removed by QUndoStack right after this call returns, so the stack

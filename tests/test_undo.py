@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QUndoStack
 from PySide6.QtWidgets import QWidget
 
@@ -126,3 +127,26 @@ def test_edit_menu_actions_name_the_change_and_use_the_usual_keys(undof, qtbot):
     undo.trigger()
     assert redo.text() == "Redo Edit mission ‘UNDOF’"
     assert headquarters(undof) == "Camp Faouar"
+
+
+def test_a_large_change_set_is_undone_with_a_progress_dialog(undof, qtbot, monkeypatch):
+    import gui.undo
+
+    shown: list[tuple[int, int]] = []
+    show = gui.undo.ChangeSetCommand._show_progress
+
+    def watched(dialog, done: int, total: int, message: str) -> None:
+        assert dialog.windowModality() == Qt.WindowModality.ApplicationModal  # the window stays inert
+        shown.append((done, total))
+        show(dialog, done, total, message)
+
+    monkeypatch.setattr(gui.undo, "LARGE_CHANGE_SET", 0)  # every change set counts as large here
+    monkeypatch.setattr(gui.undo.ChangeSetCommand, "_show_progress", staticmethod(watched))
+    stack = QUndoStack()
+    record_change(stack, "Edit mission ‘UNDOF’", edit_headquarters(undof, "Damascus"))
+    with qtbot.waitSignal(undo_notifier.data_changed):
+        stack.undo()
+    assert headquarters(undof) == "Camp Faouar"
+    assert shown and shown[-1] == (1, 1)
+    stack.redo()
+    assert headquarters(undof) == "Damascus"
