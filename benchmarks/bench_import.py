@@ -3,7 +3,8 @@
 Baseline: python-calamine parses the same file, and sqlite3 inserts the same rows (actors and missions looked
 up in a dict) into an equivalent contribution table, with the same indexes, in one executemany transaction.
 Ours: the full import (file checks, reconciliation, validation, natural keys, backup, change log) into a
-seeded database. Prints the medians of several runs, their ratio (target ≤ 2x) and the peak memory.
+seeded database. Prints the medians of several runs, their ratio (target ≤ 2x) and the peak memory; then the
+undo of that import (services.revert_change_set: version checks, deletes, change log) and its ratio to the import.
 
     python benchmarks/bench_import.py [--rows 100000] [--runs 3] [--profile]
 """
@@ -109,10 +110,11 @@ def baseline(workbook: Path, folder: Path) -> tuple[float, float]:
     return elapsed, cpu
 
 
-def ours(workbook: Path, template: Path, folder: Path, profile: bool) -> tuple[float, float, int]:
+def ours(workbook: Path, template: Path, folder: Path, profile: bool) -> tuple[float, float, int, float]:
     from models import schema
     from models.db import open_database
     from models.importing import ImportOptions, import_file
+    from models.services import revert_change_set
 
     target = folder / "ours.sqlite3"
     for suffix in ("", "-wal", "-shm"):
@@ -137,8 +139,13 @@ def ours(workbook: Path, template: Path, folder: Path, profile: bool) -> tuple[f
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
     if result.inserted == 0 or result.errors:
         raise SystemExit(f"the import did not write the rows: {result.summary()}")
+    start = time.perf_counter()
+    revert_change_set(result.change_set_id)
+    undo = time.perf_counter() - start
+    if schema.Contribution.select().count() >= result.inserted:
+        raise SystemExit("the undo left the imported rows in place")
     schema.database.close()
-    return elapsed, cpu, result.inserted
+    return elapsed, cpu, result.inserted, undo
 
 
 def main() -> None:
@@ -157,18 +164,20 @@ def main() -> None:
         print(f"generated {args.rows:,} rows in {time.perf_counter() - started:.1f} s "
               f"({workbook.stat().st_size / 2**20:.1f} MB)")
         template = seeded_template(folder)
-        base_times, our_times, base_cpu, our_cpu = [], [], [], []
+        base_times, our_times, base_cpu, our_cpu, undo_times = [], [], [], [], []
         for run in range(args.runs):
             gc.collect()
             elapsed, cpu = baseline(workbook, folder)
             base_times.append(elapsed)
             base_cpu.append(cpu)
             gc.collect()
-            elapsed, cpu, inserted = ours(workbook, template, folder, args.profile and run == args.runs - 1)
+            elapsed, cpu, inserted, undo = ours(workbook, template, folder, args.profile and run == args.runs - 1)
             our_times.append(elapsed)
             our_cpu.append(cpu)
+            undo_times.append(undo)
             print(f"run {run + 1}: baseline {base_times[-1]:.2f} s (cpu {base_cpu[-1]:.2f} s), "
-                  f"import {our_times[-1]:.2f} s (cpu {our_cpu[-1]:.2f} s), {inserted:,} rows")
+                  f"import {our_times[-1]:.2f} s (cpu {our_cpu[-1]:.2f} s), {inserted:,} rows, "
+                  f"undo {undo:.2f} s")
         base, mine = statistics.median(base_times), statistics.median(our_times)
         peak = process.memory_info().rss
         try:
@@ -185,6 +194,9 @@ def main() -> None:
         base_cpu_median, our_cpu_median = statistics.median(base_cpu), statistics.median(our_cpu)
         print(f"processor time: baseline median {base_cpu_median:.2f} s, import median {our_cpu_median:.2f} s, "
               f"ratio {our_cpu_median / base_cpu_median:.2f}x")
+        undo_median = statistics.median(undo_times)
+        print(f"undo of the import (one change set): median {undo_median:.2f} s, "
+              f"{undo_median / mine:.2f}x the import, {undo_median / base:.2f}x the baseline")
 
 
 if __name__ == "__main__":

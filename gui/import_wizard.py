@@ -159,7 +159,28 @@ class ImportPreviewTableModel(QAbstractTableModel):
 
 # --- Pages --------------------------------------------------------------------------------------------
 
+def _read_workbook(path: str) -> tuple[ImportSource, bool, dict[str, SheetInfo]] | WorkbookRefused:
+    """The file page's work, off the GUI thread: the opened source, whether it is a PaxDesk data workbook, and
+    each sheet's description; or the refusal (returned, not raised: an expected answer, not a failure)."""
+    try:
+        source = ImportSource(path)
+    except WorkbookRefused as exc:
+        return exc
+    try:
+        paxdesk = source.is_paxdesk()
+        infos = {} if paxdesk else {name: source.describe(name) for name in source.sheet_names}
+    except WorkbookRefused as exc:
+        source.close()
+        return exc
+    except BaseException:
+        source.close()
+        raise
+    return source, paxdesk, infos
+
+
 class FilePage(QWizardPage):
+    loaded = Signal()  # the chosen workbook was read (or refused)
+
     def __init__(self, wizard: ImportWizard):
         super().__init__()
         self._wizard = wizard
@@ -198,8 +219,15 @@ class FilePage(QWizardPage):
         self.problem_label.setObjectName("importProblem")
         self.problem_label.setStyleSheet("color: #9c0006;")
         layout.addWidget(self.problem_label)
+        self.busy_bar = QProgressBar()
+        self.busy_bar.setRange(0, 0)  # busy: how long reading takes is not known beforehand
+        self.busy_bar.setTextVisible(False)
+        self.busy_bar.hide()
+        layout.addWidget(self.busy_bar)
         layout.addStretch(1)
         self._infos: dict[str, SheetInfo] = {}
+        self._loading: BackgroundTask | None = None
+        self._loading_path = ""
 
     @Slot()
     def choose_file(self) -> None:
@@ -210,9 +238,11 @@ class FilePage(QWizardPage):
             self.load(path)
 
     def load(self, path: str) -> None:
-        """Open and describe the workbook (quick checks, then its sheets); a refusal is shown, not raised."""
+        """Open and describe the workbook (quick checks, then its sheets) in the background: reading a large
+        file takes a second or more. `loaded` is emitted when it is done; a refusal is shown, not raised."""
         path = path.strip()
-        if not path or (self._wizard.source is not None and str(self._wizard.source.path) == path):
+        if not path or (self._wizard.source is not None and str(self._wizard.source.path) == path) or \
+                (self._loading is not None and self._loading_path == path):
             return
         self._wizard.close_source()
         self.sheet_combo.blockSignals(True)
@@ -220,16 +250,42 @@ class FilePage(QWizardPage):
         self.sheet_combo.blockSignals(False)
         self._infos = {}
         self.problem_label.setText("")
+        self.format_label.setText("Reading the workbook…")
+        self.busy_bar.show()
+        if self._loading is not None:  # another file was chosen meanwhile: its result is dropped
+            self._loading.cancel()
+        task = BackgroundTask(lambda progress: _read_workbook(path), self)
+        self._loading, self._loading_path = task, path
+        task.finished.connect(lambda outcome: self._loaded(task, path, outcome))
+        task.failed.connect(lambda message: self._loaded(task, path, WorkbookRefused(message)))
+        self._wizard.running = task
+        self.completeChanged.emit()
+        task.start()
+
+    @property
+    def loading(self) -> bool:
+        return self._loading is not None
+
+    def _loaded(self, task: BackgroundTask, path: str, outcome: Any) -> None:
+        if self._wizard.running is task:
+            self._wizard.running = None
+        if task is not self._loading:  # superseded by another file
+            if isinstance(outcome, tuple):
+                outcome[0].close()
+            return
+        self._loading = None
+        self.busy_bar.hide()
         self.format_label.setText("")
-        try:
-            source = ImportSource(path)
+        if isinstance(outcome, WorkbookRefused):
+            self.problem_label.setText(str(outcome))
+        else:
+            source, paxdesk, infos = outcome
             self._wizard.source = source
-            if source.is_paxdesk():
+            if paxdesk:
                 self.sheet_combo.addItem("Every sheet (a PaxDesk data workbook)", ALL_SHEETS)
             else:
-                for name in source.sheet_names:
-                    info = source.describe(name)
-                    self._infos[name] = info
+                self._infos = infos
+                for name, info in infos.items():
                     rows = f" ({info.data_rows:,} rows)" if info.kind not in ("empty", "metadata") else " (empty)"
                     self.sheet_combo.addItem(f"{name}{rows}", name)
                 usable = [i for i in range(self.sheet_combo.count())
@@ -237,10 +293,8 @@ class FilePage(QWizardPage):
                 if usable:
                     self.sheet_combo.setCurrentIndex(usable[0])
             QSettings().setValue(LAST_FOLDER_KEY, str(Path(path).expanduser().parent))
-        except WorkbookRefused as exc:
-            self._wizard.close_source()
-            self.problem_label.setText(str(exc))
         self._sheet_changed()
+        self.loaded.emit()
 
     def sheet_name(self) -> str | None:
         value = self.sheet_combo.currentData()
@@ -264,7 +318,7 @@ class FilePage(QWizardPage):
         self.completeChanged.emit()
 
     def isComplete(self) -> bool:
-        if self._wizard.source is None:
+        if self._wizard.source is None or self._loading is not None:
             return False
         if self.is_paxdesk():
             return True

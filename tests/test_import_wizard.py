@@ -48,6 +48,9 @@ def open_wizard(qtbot):
         qtbot.addWidget(wizard)
         wizard.show()
         wizards.append(wizard)
+        # The sheets are read in the background; the page says so and cannot go on until they are.
+        if path is not None:
+            qtbot.waitUntil(lambda: not wizard.file_page.loading, timeout=20_000)
         return wizard
 
     yield make
@@ -238,6 +241,21 @@ def test_a_refused_file_is_explained_on_the_first_page(db, qtbot, open_wizard, t
     assert not wizard.file_page.isComplete()
 
 
+def test_the_sheets_are_read_in_the_background_with_a_busy_indicator(seeded_db, qtbot, open_wizard, tmp_path):
+    wizard = open_wizard()
+    page = wizard.file_page
+    path = un_file(tmp_path / "february.xlsx", GOOD)
+    page.path_edit.setText(str(path))
+    with qtbot.waitSignal(page.loaded, timeout=20_000):
+        page.load(str(path))
+        # load() returned at once: the GUI stays responsive, shows that it is reading, and cannot go on yet
+        assert page.loading and page.busy_bar.isVisible()
+        assert "Reading the workbook" in page.format_label.text()
+        assert not page.isComplete()
+    assert not page.busy_bar.isVisible()
+    assert page.isComplete() and "3 rows" in page.format_label.text()
+
+
 def test_the_preview_model_passes_the_model_tester_empty(qtmodeltester):
     qtmodeltester.check(ImportPreviewTableModel())
 
@@ -259,7 +277,8 @@ def test_file_import_in_the_main_window_is_one_undo_step(seeded_db, db_target, q
     action.trigger()
     wizard = opened[0]
     wizard.file_page.path_edit.setText(str(un_file(tmp_path / "february.xlsx", GOOD)))
-    wizard.file_page.load(wizard.file_page.path_edit.text())
+    with qtbot.waitSignal(wizard.file_page.loaded, timeout=20_000):
+        wizard.file_page.load(wizard.file_page.path_edit.text())
     go_to_preview(qtbot, wizard)
     before = schema.Contribution.select().count()
 
