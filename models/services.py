@@ -518,6 +518,12 @@ def revert_change_set(change_set_id: int, progress: Progress | None = None) -> i
         return rec.change_set.id
 
 
+def _id_in(ids: list[int]) -> peewee.SQL:
+    """"id" IN (…) as one SQL fragment: Peewee's .in_() builds a node per id, a tenth of a large undo's time."""
+    param = dialect.current().param
+    return peewee.SQL(f'"id" IN ({", ".join([param] * len(ids))})', ids)
+
+
 def _runs(entries: list[_Entry]) -> Iterator[list[_Entry]]:
     """Consecutive entries of one table and action: the order between runs is the order of the writes."""
     run: list[_Entry] = []
@@ -543,7 +549,7 @@ def _check_versions(entries: list[_Entry], models: dict[str, type[Model]], stale
         model = models[table]
         for start in range(0, len(ids), REVERT_CHUNK):
             chunk = ids[start:start + REVERT_CHUNK]
-            query = model.select(model.id, model.version).where(model.id.in_(chunk))
+            query = model.select(model.id, model.version).where(_id_in(chunk))
             if dialect.is_postgres(dialect.current()):
                 query = query.for_update()
             for record_id, version in query.tuples():
@@ -559,13 +565,13 @@ def _check_versions(entries: list[_Entry], models: dict[str, type[Model]], stale
 def _snapshots(model: type[Model], ids: list[int]) -> dict[int, dict[str, Any]]:
     """services.snapshot of many rows at once."""
     return {row["id"]: {name: _plain(value) for name, value in row.items()}
-            for row in model.select().where(model.id.in_(ids)).dicts()}
+            for row in model.select().where(_id_in(ids)).dicts()}
 
 
 def _revert_inserts(model: type[Model], chunk: list[_Entry], rec: ChangeRecorder, stale) -> None:
     ids = [entry.record_id for entry in chunk]
     current = _snapshots(model, ids)
-    deleted = model.delete().where(model.id.in_(ids)).execute()
+    deleted = model.delete().where(_id_in(ids)).execute()
     if deleted != len(ids):
         raise stale(next(entry for entry in chunk if entry.record_id not in current))
     table = model._meta.table_name
