@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QUrl, Signal, Slot
+from PySide6.QtCore import Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QAction, QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.app import user_settings
 from gui.tasks import BackgroundTask
 from models import schema
 from models.excel_write import ExportResult
@@ -58,7 +59,7 @@ def run_export(kind: str, path: Path, filters: SummaryFilters, which: tuple[str,
 
 
 def _last_folder() -> str:
-    folder = QSettings().value(LAST_FOLDER_KEY, "")
+    folder = user_settings().value(LAST_FOLDER_KEY, "")
     return folder if folder and Path(str(folder)).is_dir() else str(Path.home())
 
 
@@ -299,7 +300,7 @@ class ExportDialog(QDialog):
     def _finished(self, result: ExportResult) -> None:
         self._task = None
         self._result = result
-        QSettings().setValue(LAST_FOLDER_KEY, str(result.path.parent))
+        user_settings().setValue(LAST_FOLDER_KEY, str(result.path.parent))
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(1)
         rows = sum(result.sheets.values())

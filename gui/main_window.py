@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
+from peewee import PeeweeException
 from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
@@ -31,14 +33,16 @@ from gui.change_watcher import ChangeWatcher
 from gui.export_dialog import install_export_actions
 from gui.filter_header import FilterHeader
 from gui.import_wizard import install_import_action
+from gui.open_server_dialog import OpenServerDialog, probe
 from gui.record_form import RecordForm
 from gui.sidebar import Sidebar
 from gui.table_model import RecordTableModel
 from gui.undo import ChangeSetCommand, undo_actions, undo_notifier
 from models import __version__, schema, services
+from models.changes import Change
 from models.db import DatabaseUnavailable, backup_database, describe_target, is_url, open_database
-from models.dialect import is_sqlite
-from models.queries import RecordQuery
+from models.dialect import first_line, is_sqlite
+from models.queries import RecordQuery, columns
 from models.records import RECORD_TYPES, record_type
 from models.seeding import SeedError, seed_database
 
@@ -47,6 +51,8 @@ DEFAULT_SIZE = (1280, 800)
 RECENT_LIMIT = 8
 SEARCH_DELAY_MS = 250
 MAX_DEFAULT_COLUMN_WIDTH = 320
+# What reading the table may raise when the database went away (a dead server, a vanished file).
+READ_ERRORS = (DatabaseUnavailable, PeeweeException)
 
 
 class MainWindow(QMainWindow):
@@ -63,6 +69,10 @@ class MainWindow(QMainWindow):
         self._view_filters: dict[str, tuple[str, dict[str, str]]] = {}  # per view, this session
         self._select_after_load: int | None = None
         self._own_change_sets: set[int] = set()
+        # Server URLs opened this session with a typed password, by their password-free form: the window
+        # can go back to such a database after a failed switch. Memory only, never settings or logs.
+        self._connect_urls: dict[str, str] = {}
+        self.server_dialog: OpenServerDialog | None = None
         self.setObjectName("MainWindow")
         self.undo_stack = QUndoStack(self)
         self.model = RecordTableModel(DEFAULT_VIEW, self)
@@ -102,6 +112,9 @@ class MainWindow(QMainWindow):
                                                 tip="Create a database with the reference data")
         self.open_action = self._action("&Open…", self.open_database_dialog, icon_name="open",
                                         shortcut=Key.Open, tip="Open another PaxDesk database")
+        self.open_server_action = self._action("Open &server database…", self.open_server_dialog,
+                                               icon_name="open", shortcut="Ctrl+Shift+O",
+                                               tip="Open a PaxDesk database on a PostgreSQL server")
         self.backup_action = self._action("&Back up…", self.back_up, icon_name="backup",
                                           tip="Save a copy of the database")
         # Not every desktop defines a Quit key; Ctrl+Q is what people expect there.
@@ -128,7 +141,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         bar = self.menuBar()
         self.file_menu = bar.addMenu("&File")
-        self.file_menu.addActions([self.new_database_action, self.open_action])
+        self.file_menu.addActions([self.new_database_action, self.open_action, self.open_server_action])
         self.recent_menu = self.file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self.file_menu.addAction(self.backup_action)
@@ -248,7 +261,7 @@ class MainWindow(QMainWindow):
         self.filter_header.sortIndicatorChanged.connect(self._sort_changed)
         self.model.modelReset.connect(self._rows_reset)
         self.model.loaded.connect(self._rows_loaded)
-        self.model.failed.connect(lambda message: self.statusBar().showMessage(f"Cannot read the table: {message}"))
+        self.model.failed.connect(self._table_failed)
         self.table.selectionModel().currentRowChanged.connect(self._current_row_changed)
         self.table.doubleClicked.connect(lambda _index: self.form.setFocus())
         self.form.record_saved.connect(self._record_saved)
@@ -286,8 +299,23 @@ class MainWindow(QMainWindow):
     def refresh(self) -> None:
         """Read the shown view and the counts again, keeping the selected record (after an import, say)."""
         self._select_after_load = self.selected_record_id()
-        self.model.reload()
-        self._refresh_counts()
+        if self._read(self.model.reload):
+            self._refresh_counts()
+
+    def _read(self, work: Callable[[], object]) -> bool:
+        """Run a read of the table; when the database cannot be read, say so in the status bar and keep
+        showing what was shown. False when it failed."""
+        try:
+            work()
+        except READ_ERRORS as exc:
+            self._table_failed(first_line(exc))
+            return False
+        return True
+
+    @Slot(str)
+    def _table_failed(self, message: str) -> None:
+        # Kept until the next message: a curator looking at a stale table must be able to see why.
+        self.statusBar().showMessage(f"Cannot read the table: {message}")
 
     # --- views ------------------------------------------------------------------------------------
     def show_view(self, key: str) -> None:
@@ -307,28 +335,47 @@ class MainWindow(QMainWindow):
             self.sidebar.select(self._key)
             self.sidebar.blockSignals(False)
             return
+        previous = self.model.query
+        self._select_after_load = None
+        search, filters = self._view_filters.get(key, ("", {}))
+        sort_column, descending = self._saved_sort(key)
+        try:
+            self.model.set_record_type(key, search=search, filters=filters, sort_column=sort_column,
+                                       descending=descending)
+        except READ_ERRORS as exc:
+            self._table_failed(first_line(exc))
+            self._keep_view(previous)
+            return
         if self._key is not None:
-            self._save_view_layout(self._key)
+            self._save_view_layout(self._key, previous)
             self._view_filters[self._key] = (self.search_box.text(), self.filter_header.values())
         self._key = key
         spec = record_type(key)
-        search, filters = self._view_filters.get(key, ("", {}))
-        sort_column, descending = self._saved_sort(key)
         self.title_label.setText(spec.label)
         self.description_label.setText(spec.description)
         self.search_box.setText(search)
         self.search_box.setPlaceholderText(f"Search {spec.label.lower()}…")
         self._select_after_load = None
-        self.model.set_record_type(key, search=search, filters=filters, sort_column=sort_column,
-                                   descending=descending)
-        columns = self.model.columns
-        self.filter_header.set_columns([c.name for c in columns], [c.label for c in columns], filters)
+        shown = self.model.columns
+        self.filter_header.set_columns([c.name for c in shown], [c.label for c in shown], filters)
         self._restore_view_layout(key)
         self._settings.setValue("window/lastView", key)
         self.select_first_row()
         self._update_status()
         self._update_actions()
         self.view_changed.emit(key)
+
+    def _keep_view(self, query: RecordQuery) -> None:
+        """After a view could not be read: the model and the sidebar go back to the view still on screen."""
+        try:  # sets the model's query back first, then reads; the rows on screen are the old view's anyway
+            self.model.set_record_type(query.key, search=query.search, filters=query.filters,
+                                       sort_column=query.sort_column, descending=query.descending)
+        except READ_ERRORS:
+            pass
+        if self._key is not None:
+            self.sidebar.blockSignals(True)
+            self.sidebar.select(self._key)
+            self.sidebar.blockSignals(False)
 
     def select_first_row(self) -> None:
         """Select the first record of the view (the form shows it); the form shows a new record if none."""
@@ -383,7 +430,7 @@ class MainWindow(QMainWindow):
     def _rows_reset(self) -> None:
         # A new search, filter or sort: keep the record the form shows selected if the view still has it.
         wanted = self._select_after_load
-        if wanted is None and self.form.record_key == self._key:
+        if wanted is None and self.form.record_key == self.model.key:
             wanted = self.form.record_id
         if wanted is not None:
             QTimer.singleShot(0, lambda: self._reselect(wanted))
@@ -410,17 +457,17 @@ class MainWindow(QMainWindow):
     @Slot()
     def _apply_search(self) -> None:
         self._search_timer.stop()
-        self.model.set_search(self.search_box.text().strip())
+        self._read(lambda: self.model.set_search(self.search_box.text().strip()))
         self._update_status()
 
     @Slot(dict)
     def _apply_filters(self, filters: dict) -> None:
-        self.model.set_filters(filters)
+        self._read(lambda: self.model.set_filters(filters))
         self._update_status()
 
     @Slot(int, Qt.SortOrder)
     def _sort_changed(self, section: int, order: Qt.SortOrder) -> None:
-        self.model.sort(section, order)
+        self._read(lambda: self.model.sort(section, order))
 
     @Slot()
     def focus_search(self) -> None:
@@ -433,8 +480,7 @@ class MainWindow(QMainWindow):
         self.filter_header.blockSignals(True)
         self.filter_header.clear_filters()
         self.filter_header.blockSignals(False)
-        self.model.set_filters({})
-        self.model.set_search("")
+        self._read(lambda: (self.model.set_filters({}), self.model.set_search("")))
         self._update_status()
 
     # --- records ----------------------------------------------------------------------------------
@@ -547,14 +593,48 @@ class MainWindow(QMainWindow):
 
     @Slot(list)
     def _changes_arrived(self, changes: list) -> None:
+        """Other people's saves: re-read only what shows them (the table, the counts, a clean form)."""
         self._note_own_change_sets()
-        foreign = [change for change in changes if change.change_set_id not in self._own_change_sets]
+        foreign: list[Change] = [change for change in changes if change.change_set_id not in self._own_change_sets]
         if not foreign:
             return
-        self.refresh()
-        self.form.refresh_from_database()
-        people = sorted({change.user for change in foreign})
-        self.statusBar().showMessage(f"Updated with changes by {', '.join(people)}.", 6000)
+        self._refresh_counts({change.record_type for change in foreign})
+        if self._key is not None and any(concerns(self._key, change) for change in foreign):
+            self._select_after_load = self.selected_record_id()
+            self._read(self.model.reload)
+        message = self._form_after_changes(foreign)
+        if message is None:
+            people = sorted({change.user for change in foreign})
+            message = f"Updated with changes by {', '.join(people)}."
+        self.statusBar().showMessage(message, 10_000)
+
+    def _form_after_changes(self, foreign: list[Change]) -> str | None:
+        """Bring the form up to date with other people's saves without ever touching unsaved edits; a
+        message for the status bar when the record it shows was itself changed."""
+        key, record_id = self.form.record_key, self.form.record_id
+        if key is None:
+            self.form.refresh_from_database()  # e.g. someone brought back the record deleted here
+            return None
+        own = [c for c in foreign if c.record_type == key and c.record_id in (record_id, None)
+               and record_id is not None]
+        related = any(concerns(key, change, links=True) for change in foreign)
+        if not own:
+            if related and not self.form.has_unsaved_changes():
+                self.form.refresh_from_database()  # names in its reference boxes may have changed
+            return None
+        spec = record_type(key)
+        people = ", ".join(sorted({change.user for change in own}))
+        deleted = any(change.action == "delete" for change in own)
+        what = "deleted" if deleted else "changed"
+        if not self.form.has_unsaved_changes():
+            self.form.refresh_from_database()
+            return f"The shown {spec.singular} was {what} by {people}."
+        # The form's own banner, as after a refused save: Reload there drops the edits for the stored record.
+        self.form._show_banner(
+            f"{people} {what} this {spec.singular} while you were editing it. Your changes are not saved; "
+            + ("saving them will be refused." if deleted else "Reload shows theirs (and drops yours)."),
+            offer_reload=True)
+        return f"The shown {spec.singular} was {what} by {people}; your unsaved changes are kept."
 
     # --- databases --------------------------------------------------------------------------------
     @Slot()
@@ -574,25 +654,68 @@ class MainWindow(QMainWindow):
         if path:
             self.open_target(path)
 
-    def open_target(self, target: str, *, seed: bool = False) -> bool:
-        """Switch to another database; on failure say why and stay on the current one."""
+    @Slot()
+    def open_server_dialog(self, url: str = "", message: str = "") -> bool:
+        """Ask for a postgresql:// URL (and a password for this connection only) and open it; problems are
+        shown in the dialog, which stays open until a database opens or the curator cancels."""
         if not self.form.confirm_discard():
             return False
-        previous = self._target
+        if not url and is_url(self._target):
+            url = self._target  # most often another database on the same server
+        dialog = OpenServerDialog(self._open_server_url, url=url, message=message, parent=self)
+        self.server_dialog = dialog
+        try:
+            return dialog.exec() == OpenServerDialog.DialogCode.Accepted
+        finally:
+            self.server_dialog = None
+            dialog.deleteLater()
+
+    def _open_server_url(self, url: str) -> str | None:
+        """The dialog's opener: switch to `url` (password included, if typed); None or why not."""
+        return self._switch_database(url)
+
+    def open_target(self, target: str, *, seed: bool = False) -> bool:
+        """Switch to another database; on failure say why and stay on the current one (a server database
+        that refuses is offered again in the Open server database dialog, e.g. to type its password)."""
+        if not self.form.confirm_discard():
+            return False
+        error = self._switch_database(target, seed=seed)
+        if error is None:
+            return True
+        if is_url(target) and target.startswith(("postgresql://", "postgres://")):
+            self.open_server_dialog(describe_target(target), error)
+        else:
+            QMessageBox.warning(self, "Cannot open the database", error)
+        return False
+
+    def _switch_database(self, target: str, *, seed: bool = False) -> str | None:
+        """Open `target` in place of the current database: None when done, else why not (the current
+        database is then open again). The caller has asked about unsaved changes."""
+        if is_url(target) and not target.startswith("sqlite:///"):
+            # Ask the server first: if it does not answer, the current database is left alone entirely.
+            problem = probe(self._connect_urls.get(target, target))
+            if problem is not None:
+                return problem
+        previous = self._connect_url(self._target)
         self.model.cancel_loading()
         self.watcher.stop()
         schema.database.obj.close()
         try:
-            open_database(target)
+            open_database(self._connect_urls.get(target, target))
             if seed or not schema.Actor.select().exists():
                 seed_database()
         except (DatabaseUnavailable, SeedError) as exc:
-            QMessageBox.warning(self, "Cannot open the database", str(exc))
-            open_database(previous)
+            try:
+                open_database(previous)
+            except DatabaseUnavailable as again:  # the old server went away meanwhile: say both
+                self._table_failed(first_line(again))
+                return f"{exc}\n\nThe database open before could not be opened again either: {first_line(again)}"
             self.watcher.start()
             self.refresh()
-            return False
-        self._target = target
+            return str(exc)
+        if is_url(target) and describe_target(target) != target:
+            self._connect_urls[describe_target(target)] = target  # password in memory, for going back
+        self._target = describe_target(target) if is_url(target) else target
         self.undo_stack.clear()
         self._own_change_sets.clear()
         self._view_filters.clear()
@@ -600,7 +723,7 @@ class MainWindow(QMainWindow):
         key, self._key = self._key or DEFAULT_VIEW, None
         self._view_selected(key)
         self.database_changed.emit(describe_target(target))
-        return True
+        return None
 
     def _database_opened(self) -> None:
         self._remember_recent(self._target)
@@ -609,6 +732,10 @@ class MainWindow(QMainWindow):
         self.database_label.setToolTip(describe_target(self._target))
         self.watcher.start()
         self._refresh_counts()
+
+    def _connect_url(self, target: str) -> str:
+        """What to connect to for a target shown without its password: the URL with it, if one was typed."""
+        return self._connect_urls.get(target, target)
 
     def _display_name(self) -> str:
         return describe_target(self._target) if is_url(self._target) else Path(self._target).name
@@ -669,8 +796,13 @@ class MainWindow(QMainWindow):
             menu.addAction("Clear menu", lambda: self._settings.setValue("recentDatabases", current))
 
     # --- status -----------------------------------------------------------------------------------
-    def _refresh_counts(self) -> None:
-        self.sidebar.set_counts({key: RecordQuery(key).count() for key in RECORD_TYPES})
+    def _refresh_counts(self, keys: set[str] | None = None) -> None:
+        """Count the records of `keys` (every type by default) for the sidebar."""
+        wanted = [key for key in RECORD_TYPES if keys is None or key in keys]
+        try:
+            self.sidebar.set_counts({key: RecordQuery(key).count() for key in wanted})
+        except READ_ERRORS as exc:
+            self._table_failed(first_line(exc))
         self._update_status()
 
     def _update_status(self) -> None:
@@ -725,9 +857,11 @@ class MainWindow(QMainWindow):
         names = {c.name for c in RecordQuery(key).columns}
         return (column if column in names else "id"), direction == "desc"
 
-    def _save_view_layout(self, key: str) -> None:
+    def _save_view_layout(self, key: str, query: RecordQuery | None = None) -> None:
+        """Remember the header of `key`'s view as on screen and its sort (`query`: the view's query, when the
+        model has already moved on to the next view)."""
         self._settings.setValue(f"views/{key}/header", self.filter_header.saveState())
-        query = self.model.query
+        query = query or self.model.query
         self._settings.setValue(f"views/{key}/sort", f"{query.sort_column}:{'desc' if query.descending else 'asc'}")
 
     def _restore_view_layout(self, key: str) -> None:
@@ -770,3 +904,22 @@ class MainWindow(QMainWindow):
             f"<h3>PaxDesk {__version__}</h3><p>Curating international mediation — peace talks, processes and "
             "agreements — and UN peacekeeping deployments: contributions, contingents, authorisations and "
             f"incidents.</p><p>Database: {describe_target(self._target)}</p>")
+
+
+def shown_types(key: str, *, links: bool = False) -> set[str]:
+    """The record types whose data the table of `key` shows: its own, and those its reference columns show
+    by name (an actor's name in the contributions table). `links`: also those the form's link rows show."""
+    spec = record_type(key)
+    shown = {key} | {c.spec.ref for c in columns(spec) if c.spec is not None and c.spec.kind == "ref" and c.spec.ref}
+    if links:
+        shown |= {f.ref for link in spec.links for f in link.fields if f.kind == "ref" and f.ref}
+        shown |= {f.ref for f in spec.fields if f.kind == "ref" and f.ref}
+    return shown
+
+
+def concerns(key: str, change: Change, *, links: bool = False) -> bool:
+    """Whether `change` alters what the view (or form) of `key` shows. A new record of another type cannot:
+    nothing shown refers to it yet (a row that does would be a change of `key` itself)."""
+    if change.record_type == key:
+        return True
+    return change.action != "insert" and change.record_type in shown_types(key, links=links)

@@ -3,6 +3,7 @@ and the --screenshot command."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,9 @@ import main
 from gui.app import create_application
 from gui.main_window import MainWindow
 from models import schema, services
+from models.changes import latest_change_set_id
+from models.dialect import ConnectionLost
+from models.queries import RecordQuery
 from models.records import GROUPS, RECORD_TYPES
 
 
@@ -257,3 +261,116 @@ def test_changes_saved_elsewhere_show_up_without_a_reload(window, qtbot):
         window.watcher.poll()
     assert window.model.rowCount() == rows + 1
     assert "Round held by another curator" in column_texts(window, "title")
+
+
+# --- other people's changes: only what shows them is read again ---------------------------------------
+
+def save_elsewhere(work) -> None:
+    """Another curator's save: another thread, so another connection."""
+    thread = threading.Thread(target=lambda: (work(), schema.database.close()))
+    thread.start()
+    thread.join(30)
+
+
+def deliver(window: MainWindow, qtbot, work, monkeypatch, user: str = "aigerim") -> None:
+    """Save `work` as `user` from elsewhere and wait until the window has taken it in."""
+    monkeypatch.setenv("PAXDESK_USER", user)
+    with qtbot.waitSignal(window.watcher.changes_arrived, timeout=10_000):
+        save_elsewhere(work)
+        window.watcher.poll()
+    monkeypatch.setenv("PAXDESK_USER", "tester")
+
+
+@pytest.fixture
+def watching(window):
+    window.watcher.start(since=latest_change_set_id())  # "new" starts now, whatever the first look saw
+    return window
+
+
+def test_a_mission_saved_elsewhere_leaves_the_mediation_table_alone_but_counts_it(watching, qtbot, monkeypatch):
+    window = watching
+    window.select_row(2)
+    chosen = window.selected_record_id()
+    resets: list[int] = []
+    window.model.modelReset.connect(lambda: resets.append(1))
+    missions = window.sidebar.count("missions")
+    deliver(window, qtbot, lambda: services.create_record("missions", {
+        "acronym": "UNTAG", "name": "UN Transition Assistance Group",
+        "kind": "peacekeeping_operation"}), monkeypatch)
+    assert resets == []  # the events table shows nothing of missions: not read again
+    assert window.sidebar.count("missions") == missions + 1
+    assert window.selected_record_id() == chosen
+    assert "aigerim" in window.statusBar().currentMessage()
+
+
+def test_an_actor_renamed_elsewhere_shows_in_the_contributions_table(watching, qtbot, monkeypatch):
+    window = watching
+    show(window, qtbot, "contributions")
+    window.select_row(1)
+    chosen = window.selected_record_id()
+    kazakhstan = schema.Actor.get(schema.Actor.name == "Kazakhstan").id
+    with qtbot.waitSignal(window.model.modelReset, timeout=10_000):
+        deliver(window, qtbot, lambda: services.update_record("actors", kazakhstan,
+                                                              {"name": "Republic of Kazakhstan"}), monkeypatch)
+    assert "Republic of Kazakhstan" in column_texts(window, "contributor")
+    assert "Kazakhstan" not in column_texts(window, "contributor")
+    qtbot.waitUntil(lambda: window.selected_record_id() == chosen, timeout=5000)
+    assert window.form.record_id == chosen
+
+
+def test_the_shown_record_changed_elsewhere_reloads_a_clean_form(watching, qtbot, monkeypatch):
+    window = watching
+    shown = window.form.record_id
+    deliver(window, qtbot, lambda: services.update_record("mediation-events", shown, {"venue_city": "Astana"}),
+            monkeypatch)
+    assert window.form._page.editors["venue_city"].control.text() == "Astana"
+    assert window.statusBar().currentMessage() == "The shown mediation event was changed by aigerim."
+
+
+def test_the_shown_record_changed_elsewhere_never_touches_unsaved_edits(watching, qtbot, monkeypatch):
+    window = watching
+    shown = window.form.record_id
+    city = window.form._page.editors["venue_city"].control
+    city.setFocus()
+    city.selectAll()
+    qtbot.keyClicks(city, "Nur-Sultan")
+    assert window.form.has_unsaved_changes()
+    deliver(window, qtbot, lambda: services.update_record("mediation-events", shown, {"title": "Renamed round"}),
+            monkeypatch)
+    assert city.text() == "Nur-Sultan" and window.form.has_unsaved_changes()
+    assert window.form.banner.isVisibleTo(window.form) and window.form.reload_button.isVisibleTo(window.form)
+    assert "aigerim changed this mediation event" in window.form.banner_text.text()
+    assert "was changed by aigerim" in window.statusBar().currentMessage()
+    assert window.selected_record_id() == shown
+    qtbot.mouseClick(window.form.reload_button, Qt.MouseButton.LeftButton)  # the curator takes theirs
+    assert city.text() != "Nur-Sultan" and not window.form.has_unsaved_changes()
+
+
+# --- a database that cannot be read -------------------------------------------------------------------
+
+def lost(*_args, **_kwargs):
+    raise ConnectionLost("Lost the connection to the database server: server closed the connection")
+
+
+def test_a_view_that_cannot_be_read_is_reported_in_the_status_bar(window, qtbot, monkeypatch):
+    rows = window.model.rowCount()
+    monkeypatch.setattr(RecordQuery, "page", lost)
+    window.sidebar.select("actors")
+    assert window.statusBar().currentMessage() == ("Cannot read the table: Lost the connection to the database "
+                                                   "server: server closed the connection")
+    # The window stays on the view it shows, whole: title, sidebar, rows.
+    assert window.current_key == "mediation-events" and window.sidebar.current_key == "mediation-events"
+    assert window.model.key == "mediation-events" and window.model.rowCount() == rows
+    window.statusBar().clearMessage()
+    window.refresh()
+    assert "Lost the connection" in window.statusBar().currentMessage()
+    monkeypatch.undo()
+    show(window, qtbot, "actors")  # back again: the view opens as usual
+    assert window.model.rowCount() > 0
+
+
+def test_ids_that_cannot_be_read_in_the_background_are_reported(window, qtbot, monkeypatch):
+    monkeypatch.setattr(RecordQuery, "id_array", lost)
+    with qtbot.waitSignal(window.model.failed, timeout=10_000):
+        window.sidebar.select("actors")  # more rows than the first block: the rest is read in the background
+    assert "Cannot read the table: Lost the connection" in window.statusBar().currentMessage()
