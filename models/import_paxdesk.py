@@ -234,6 +234,7 @@ def _stage_record_sheet(sheet: SheetData, layout: SheetLayout, ids: _Ids, same_d
             else:
                 while next_id in existing.by_id or next_id in claimed or next_id in workbook_ids:
                     next_id += 1
+                staged.provisional = True  # the write draws its real id (see import_writing)
                 staged.record_id = next_id
                 next_id += 1
         claimed[staged.record_id] = staged.row
@@ -387,6 +388,7 @@ def _settle_links(plan_sheet: SheetPlan, spec: RecordType, link: LinkSpec, group
                     next_id += 1
                 staged.record_id = next_id
                 next_id += 1
+                staged.provisional = True
             claimed.add(staged.record_id)
         plan_sheet.deletions.extend(stored)
 

@@ -60,6 +60,9 @@ class StagedRow:
     action: str = "error"  # insert, update, unchanged, error
     values: dict[str, Any] | None = None  # cleaned field values (link rows: with their owner)
     record_id: int | None = None  # the database id it updates or will take (None: the next free id)
+    # A new row's record_id is only the planner's guess (the workbook gave none, or one in use): the write
+    # replaces it with a fresh id drawn inside its transaction, and the references to it follow.
+    provisional: bool = False
     old: dict[str, Any] | None = None  # the stored row (update, unchanged)
     changes: dict[str, Any] | None = None  # field → new value (update)
     errors: list[RowError] = field(default_factory=list)

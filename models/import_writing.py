@@ -268,6 +268,77 @@ def _inserted_log_sql(sheet: SheetPlan) -> tuple[str, str]:
             head + "t.id IN (SELECT value FROM json_each(?)) ORDER BY t.id")
 
 
+class _NewIds:
+    """The ids of a data workbook's new rows, settled inside the write transaction. A workbook id is kept when
+    it is still free (so an export imported into an empty database keeps every id); the rows the planner
+    numbered itself (no id in the workbook, or one in use), and kept ids someone took since planning, get fresh
+    ids from dialect.next_ids: on PostgreSQL from the sequence, so that a colleague saving meanwhile never gets
+    the same one. References to a renumbered row (a ref field, a link row's owner) follow it."""
+
+    def __init__(self, db: peewee.Database):
+        self.db = db
+        self.moved: dict[type[peewee.Model], dict[int, int]] = {}
+
+    def settle(self, sheet: SheetPlan, rows: list[StagedRow]) -> None:
+        model = sheet.model
+        numbered = [row for row in rows if row.record_id is not None]
+        kept = [row.record_id for row in numbered if not row.provisional]
+        taken: set[int] = set()
+        param = self.db.param
+        for start in range(0, len(kept), 500):
+            chunk = kept[start:start + 500]
+            cursor = self.db.execute_sql(
+                f'SELECT id FROM "{model._meta.table_name}" WHERE id IN ({", ".join([param] * len(chunk))})', chunk)
+            taken.update(row[0] for row in cursor.fetchall())
+        keep = set(kept) - taken
+        renumber = [row for row in numbered if row.provisional or row.record_id in taken]
+        moved = self.moved.setdefault(model, {})
+        for row, new_id in zip(renumber, self._fresh(model, len(renumber), keep), strict=True):
+            if row.record_id != new_id:
+                moved[row.record_id] = new_id
+            row.record_id, row.provisional = new_id, False
+
+    def _fresh(self, model: type[peewee.Model], count: int, keep: set[int]) -> list[int]:
+        if count == 0:
+            return []
+        if dialect.is_postgres(self.db):
+            ids: list[int] = []
+            while len(ids) < count:  # a sequence value equal to a kept workbook id is skipped
+                ids += [i for i in dialect.next_ids(model, count - len(ids)) if i not in keep]
+            return ids
+        # --- SQLite: after MAX(id), and after the kept ids, which are not inserted yet.
+        ids = dialect.next_ids(model, count)
+        floor = max(keep, default=0)
+        return [i + floor + 1 - ids[0] for i in ids] if ids[0] <= floor else ids
+
+    def follow(self, sheet: SheetPlan, rows: list[StagedRow]) -> None:
+        """Point the rows' references at the renumbered rows."""
+        if not any(self.moved.values()):
+            return
+        spec = sheet.spec
+        targets: list[tuple[str, type[peewee.Model]]] = []
+        fields = spec.link(sheet.link).fields if sheet.link else spec.fields
+        targets += [(f.name, record_type(f.ref).model) for f in fields if f.kind == "ref"]
+        generic_owner = False
+        if sheet.link:
+            owner_field = spec.link(sheet.link).owner_field
+            if owner_field:
+                targets.append((owner_field, spec.model))
+            else:
+                generic_owner = True
+        targets = [(name, self.moved[model]) for name, model in targets if self.moved.get(model)]
+        owner_moved = self.moved.get(spec.model) if generic_owner else None
+        for row in rows:
+            for values in (row.values, row.changes):
+                if not values:
+                    continue
+                for name, moved in targets:
+                    if values.get(name) in moved:
+                        values[name] = moved[values[name]]
+                if owner_moved and values.get("record_type") == spec.key and values.get("record_id") in owner_moved:
+                    values["record_id"] = owner_moved[values["record_id"]]
+
+
 class _DatabaseMoved(Exception):
     """The database changed between the check and the write; the transaction is rolled back."""
 
@@ -305,11 +376,17 @@ def _apply_plan(plan: ImportPlan, progress: Progress) -> ImportResult:
             for sheet in plan.sheets:
                 if sheet.deletions:
                     writer.delete(sheet)
+            new_ids = _NewIds(writer.db)
             for sheet in plan.sheets:
                 inserted = [row for row in sheet.rows if row.action == "insert"]
+                updated = [row for row in sheet.rows if row.action == "update"]
+                new_ids.settle(sheet, inserted)  # records before the rows that refer to them: sheets go in that order
+                new_ids.follow(sheet, inserted + updated)
                 if inserted:
                     writer.insert(sheet, inserted)
-                updated = [row for row in sheet.rows if row.action == "update"]
+                    # On PostgreSQL the sequence passes the kept ids at once, not at commit: a colleague's save
+                    # meanwhile draws ids after them.
+                    dialect.sync_id_sequences(sheet.model)
                 if updated:
                     writer.update(sheet, updated)
             dialect.sync_id_sequences(*writer.touched)

@@ -17,8 +17,10 @@ from models.importing import (
     ImportOptions,
     ImportRefused,
     ImportSource,
+    apply_plan,
     import_file,
     mapping_key,
+    stage_import,
 )
 from models.records import RECORD_TYPES
 from models.services import linked_rows, save_record
@@ -173,6 +175,37 @@ def test_a_workbook_built_from_the_format_module_goes_into_an_empty_database_wit
                                                                                      (301, 502, "party")}
     alias = schema.ActorAlias.get_by_id(70)
     assert (alias.actor_id, alias.alias, alias.alias_key) == (501, "Qazaqstan", "qazaqstan")
+
+
+def test_new_ids_are_drawn_when_writing_so_a_save_in_between_keeps_its_own(db, tmp_path):
+    actors = record_layout(RECORD_TYPES["actors"])
+    events = record_layout(RECORD_TYPES["mediation-events"])
+    participants = link_layout(RECORD_TYPES["mediation-events"], RECORD_TYPES["mediation-events"].link("participants"))
+    path = write_workbook(tmp_path / "no_ids.xlsx", {
+        # no ids at all: the rows refer to each other by name, the participants to their event by id
+        actors.name: [list(actors.headers),
+                      layout_row(actors, {"name": "Kazakhstan", "kind": "state", "iso3": "KAZ", "m49": 398})],
+        events.name: [list(events.headers),
+                      layout_row(events, {"id": 40, "title": "Almaty talks", "start_date": "2024-05",
+                                          "venue_country": "Kazakhstan", "format": "round"})],
+        participants.name: [list(participants.headers),
+                            layout_row(participants, {"event_id": 40, "actor": "Kazakhstan", "role": "host"})],
+    })
+    with ImportSource(path) as source:
+        plan = stage_import(source, ImportOptions())
+    planned = plan.sheets[0].rows[0].record_id
+    # A colleague saves between the preview and the write, and takes the id the plan had in mind.
+    colleague = save_record("actors", {"name": "Armenia", "kind": "state", "iso3": "ARM", "m49": 51})
+    assert colleague == planned
+
+    result = apply_plan(plan)
+
+    assert result.written and result.inserted == 3, result.errors
+    assert schema.Actor.get_by_id(colleague).name == "Armenia"
+    kazakhstan = schema.Actor.get(schema.Actor.name == "Kazakhstan").id
+    assert kazakhstan != colleague
+    assert schema.MediationEvent.get_by_id(40).venue_country_id == kazakhstan  # the references followed
+    assert [(p.event_id, p.actor_id) for p in schema.Participation.select()] == [(40, kazakhstan)]
 
 
 def test_a_row_refering_to_a_rejected_row_is_rejected_with_it(db, tmp_path):
