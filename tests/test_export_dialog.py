@@ -8,20 +8,19 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from PySide6.QtCore import QSettings, Qt, QUrl
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtWidgets import QFileDialog
 
 import gui.export_dialog as export_dialog
+from gui.app import user_settings
 from gui.export_dialog import ExportDialog, export_current_view
 from models.queries import RecordQuery
 
 
 @pytest.fixture(autouse=True)
-def private_settings(tmp_path):
+def private_settings(tmp_path, monkeypatch):
     """Keep the dialog's remembered folder out of the real user settings."""
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
-    yield
+    monkeypatch.setenv("PAXDESK_SETTINGS", str(tmp_path / "settings.ini"))
 
 
 @pytest.fixture
@@ -80,7 +79,7 @@ def test_summary_export_runs_with_progress_and_offers_to_open(qtbot, seeded_db, 
     qtbot.mouseClick(dialog.open_file_button, Qt.MouseButton.LeftButton)
     qtbot.mouseClick(dialog.open_folder_button, Qt.MouseButton.LeftButton)
     assert [Path(url.toLocalFile()) for url in opened] == [target, out]
-    assert QSettings().value(export_dialog.LAST_FOLDER_KEY) == str(out)
+    assert user_settings().value(export_dialog.LAST_FOLDER_KEY) == str(out)
 
 
 def test_data_export_from_the_dialog(qtbot, seeded_db, out):
