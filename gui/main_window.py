@@ -630,7 +630,7 @@ class MainWindow(QMainWindow):
             self.form.refresh_from_database()
             return f"The shown {spec.singular} was {what} by {people}."
         # The form's own banner, as after a refused save: Reload there drops the edits for the stored record.
-        self.form._show_banner(
+        self.form.show_banner(
             f"{people} {what} this {spec.singular} while you were editing it. Your changes are not saved; "
             + ("saving them will be refused." if deleted else "Reload shows theirs (and drops yours)."),
             offer_reload=True)

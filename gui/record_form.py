@@ -382,13 +382,13 @@ class RecordForm(QWidget):
                     recorder=recorder,
                 )
         except services.StaleRecord as exc:
-            self._show_banner(f"Not saved. {exc}", offer_reload=True)
+            self.show_banner(f"Not saved. {exc}", offer_reload=True)
             return False
         except services.RecordRefused as exc:
             self._show_refusal(exc.report, rows)
             return False
         except PeeweeException as exc:
-            self._show_banner(f"Not saved: the database refused the change ({exc}).")
+            self.show_banner(f"Not saved: the database refused the change ({exc}).")
             return False
         if recorder.count:
             self._undo_stack.push(ChangeSetCommand(text, recorder.change_set.id))
@@ -432,13 +432,13 @@ class RecordForm(QWidget):
             with services.recording("delete", text) as recorder:
                 services.delete_record(spec.key, record_id, expected_version=self._version, recorder=recorder)
         except services.StaleRecord as exc:
-            self._show_banner(f"Not deleted. {exc}", offer_reload=True)
+            self.show_banner(f"Not deleted. {exc}", offer_reload=True)
             return False
         except services.RecordRefused as exc:
-            self._show_banner(f"Not deleted. {exc}")
+            self.show_banner(f"Not deleted. {exc}")
             return False
         except PeeweeException as exc:
-            self._show_banner(f"Not deleted: the database refused it ({exc}).")
+            self.show_banner(f"Not deleted: the database refused it ({exc}).")
             return False
         self._undo_stack.push(ChangeSetCommand(text, recorder.change_set.id))
         self._show_idle(f"The {spec.singular} {_quoted(label)} was deleted. Edit › Undo brings it back.")
@@ -580,7 +580,7 @@ class RecordForm(QWidget):
                 field_issues.append(issue)
         values = self._field_values()
         self._show_issues(field_issues, link_issues, {}, values)
-        self._show_banner(f"Not saved. {report.summary()}")
+        self.show_banner(f"Not saved. {report.summary()}")
 
     # --- values -----------------------------------------------------------------------------------
     def _field_values(self) -> dict[str, Any]:
@@ -710,7 +710,8 @@ class RecordForm(QWidget):
             self.dirty_changed.emit(False)
         self._update_buttons()
 
-    def _show_banner(self, message: str, offer_reload: bool = False) -> None:
+    def show_banner(self, message: str, offer_reload: bool = False) -> None:
+        """A message above the form (a refused save, someone else's change), with Reload if offered."""
         self.banner_text.setText(message)
         self.reload_button.setVisible(offer_reload)
         self.banner.setVisible(True)
@@ -721,7 +722,7 @@ class RecordForm(QWidget):
 
     @Slot(str)
     def _undo_refused(self, message: str) -> None:
-        self._show_banner(message)
+        self.show_banner(message)
 
     @Slot()
     def _reload_clicked(self) -> None:
