@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from array import array
 from collections import OrderedDict
+from functools import lru_cache
 from typing import Any
 
 from PySide6.QtCore import (
@@ -31,6 +32,7 @@ from models.queries import Column, RecordQuery
 from models.records import record_type
 
 Index = QModelIndex | QPersistentModelIndex
+Entry = tuple[tuple, tuple[str | None, ...]]  # display values (id, version, columns…) and the texts shown
 NUMERIC = ("int", "float")
 DISPLAY, TOOLTIP = int(Qt.ItemDataRole.DisplayRole), int(Qt.ItemDataRole.ToolTipRole)
 ALIGNMENT, USER = int(Qt.ItemDataRole.TextAlignmentRole), int(Qt.ItemDataRole.UserRole)
@@ -58,7 +60,9 @@ class RecordTableModel(QAbstractTableModel):
         self._header_texts: list[str] = []
         self._header_tips: list[str] = []
         self._ids = array("q")
-        self._cache: OrderedDict[int, list[tuple[dict[str, Any], tuple[str | None, ...]] | None]] = OrderedDict()
+        self._cache: OrderedDict[int, list[Entry | None]] = OrderedDict()
+        self._names: list[str] = []
+        self._formats: list[Any] = []
         self._complete = True
         self._task: BackgroundTask | None = None
         self._id_timer = QTimer(self, singleShot=True, interval=self.ID_READ_DELAY_MS)
@@ -132,15 +136,17 @@ class RecordTableModel(QAbstractTableModel):
         """Read the view again: the first block now, the rest of the ids in the background."""
         self.cancel_loading()
         query = self._query
-        first = query.page(0, self.BLOCK)
+        first = query.display_page(0, self.BLOCK)
         self.beginResetModel()
         self._columns = query.columns
         self._alignment = [RIGHT if c.spec is None or c.spec.kind in NUMERIC else LEFT for c in self._columns]
         self._header_texts = [c.label for c in self._columns]
         self._header_tips = [c.spec.help if c.spec is not None and c.spec.help else c.label for c in self._columns]
-        self._ids = array("q", (row["id"] for row in first))
+        self._names = ["id", "version", *(c.name for c in self._columns if c.spec is not None)]
+        self._formats = [_text_format(c) for c in self._columns]
+        self._ids = array("q", (row[0] for row in first))
         self._cache.clear()
-        self._store(0, list(first))
+        self._store(0, first)
         self._complete = len(first) < self.BLOCK
         self.endResetModel()
         if self._complete:
@@ -238,9 +244,9 @@ class RecordTableModel(QAbstractTableModel):
     def record(self, row: int) -> dict[str, Any] | None:
         """The display row (values by field name, plus id and version); None if deleted meanwhile."""
         entry = self._entry(row)
-        return entry[0] if entry is not None else None
+        return dict(zip(self._names, entry[0], strict=True)) if entry is not None else None
 
-    def _entry(self, row: int) -> tuple[dict[str, Any], tuple[str | None, ...]] | None:
+    def _entry(self, row: int) -> Entry | None:
         block = row // self.BLOCK
         rows = self._cache.get(block)
         if rows is None:
@@ -251,32 +257,33 @@ class RecordTableModel(QAbstractTableModel):
             self._cache.move_to_end(block)
         return rows[row - block * self.BLOCK]
 
-    def _fetch_block(self, block: int) -> list[tuple[dict[str, Any], tuple[str | None, ...]] | None]:
+    def _fetch_block(self, block: int) -> list[Entry | None]:
         ids = list(self._ids[block * self.BLOCK:(block + 1) * self.BLOCK])
-        found = self._query.rows(ids)
+        found = {values[0]: values for values in self._query.display_rows(ids)}
         self._store(block, [found.get(record_id) for record_id in ids])  # None: deleted since the ids were read
         return self._cache[block]
 
-    def _store(self, block: int, rows: list[dict[str, Any] | None]) -> None:
-        # Texts are formatted once per block, not at every paint.
-        self._cache[block] = [(row, self._texts(row)) if row is not None else None for row in rows]
+    def _store(self, block: int, rows: list[tuple | None]) -> None:
+        # Texts are formatted once per block, not at every paint; the view's paint only indexes tuples.
+        formats = self._formats
+        entries: list[Entry | None] = []
+        for values in rows:
+            if values is None:
+                entries.append(None)
+                continue
+            texts = []
+            for position, form in enumerate(formats):
+                value = values[position + 1] if position else values[0]  # values: id, version, then columns
+                if value is None or value == "":
+                    texts.append(None)
+                elif form is None:
+                    texts.append(value if isinstance(value, str) else str(value))
+                else:
+                    texts.append(form(value))
+            entries.append((values, tuple(texts)))
+        self._cache[block] = entries
         while len(self._cache) > self.CACHE_BLOCKS:
             self._cache.popitem(last=False)
-
-    def _texts(self, row: dict[str, Any]) -> tuple[str | None, ...]:
-        texts: list[str | None] = []
-        for column in self._columns:
-            value = row.get(column.name)
-            kind = column.spec.kind if column.spec is not None else "id"
-            if value is None or value == "":
-                texts.append(None)
-            elif kind in NUMERIC and isinstance(value, int | float):
-                texts.append(f"{value:,}" if isinstance(value, int) else f"{value:g}")
-            elif kind == "date":
-                texts.append(humanise(str(value)))  # an exact date reads like the EDTF ones: "31 May 2024"
-            else:
-                texts.append(str(value))
-        return tuple(texts)
 
     def cached_rows(self) -> int:
         return sum(len(rows) for rows in self._cache.values())
@@ -313,17 +320,20 @@ class RecordTableModel(QAbstractTableModel):
 
     def multiData(self, index: Index, roleDataSpan: QModelRoleDataSpan) -> None:  # noqa: N803 - Qt's name
         # Views ask for ~9 roles per cell when painting; answering them in one call instead of nine keeps a
-        # paint of a full screen of cells cheap.
-        column = index.column()
-        if not 0 <= column < len(self._columns):
-            return
-        row = index.row()
-        rows = self._cache.get(row // self.BLOCK)
-        entry = rows[row % self.BLOCK] if rows is not None else self._entry(row)
-        text = entry[1][column] if entry is not None else None
+        # paint of a full screen of cells cheap. Every call into Qt costs here, so the cached texts are reached
+        # with plain indexing and the delegate's span gets exactly two calls besides its checks.
+        row, column = index.row(), index.column()
+        block = self.BLOCK
+        rows = self._cache.get(row // block)
+        entry = rows[row % block] if rows is not None else self._entry(row)
+        if entry is not None:
+            texts = entry[1]
+            text = texts[column] if 0 <= column < len(texts) else None
+        else:
+            text = None
         if len(roleDataSpan) == 7:  # QStyledItemDelegate's request: alignment 2nd, display 6th
             alignment, display = roleDataSpan[1], roleDataSpan[5]
-            if alignment.role() == ALIGNMENT and display.role() == DISPLAY:
+            if alignment.role() == ALIGNMENT and display.role() == DISPLAY and 0 <= column < len(self._alignment):
                 alignment.setData(self._alignment[column])
                 # Always set or clear: the delegate may hand the same span over from the previous cell. The
                 # other roles of the span are never set here, so they need no clearing.
@@ -332,6 +342,8 @@ class RecordTableModel(QAbstractTableModel):
                 else:
                     display.clearData()
                 return
+        if not 0 <= column < len(self._alignment):
+            return
         for role_data in roleDataSpan:
             role = role_data.role()
             if role == DISPLAY and text is not None:
@@ -355,3 +367,17 @@ class RecordTableModel(QAbstractTableModel):
 
     # flags() is not overridden: the C++ default (enabled, selectable, no children) is what every row needs,
     # and views ask for it once per painted cell.
+
+
+_humanised = lru_cache(maxsize=8192)(humanise)
+
+
+def _text_format(column: Column):
+    """How one column's display value becomes its text; None: shown as it is."""
+    kind = column.spec.kind if column.spec is not None else "id"
+    if kind in NUMERIC:
+        return lambda value: (f"{value:,}" if isinstance(value, int) else f"{value:g}" if isinstance(value, float)
+                              else str(value))
+    if kind == "date":
+        return lambda value: _humanised(str(value))  # an exact date reads like the EDTF ones: "31 May 2024"
+    return None
