@@ -182,6 +182,7 @@ class ImportResult:
     errors: list[RowError] = field(default_factory=list)
     written: bool = False
     dry_run: bool = False
+    skipping_errors: bool = False  # --on-error skip: refused rows do not stop the good ones
     change_set_id: int | None = None
     backup: Path | None = None
     notes: list[str] = field(default_factory=list)
@@ -198,7 +199,7 @@ class ImportResult:
             verdict = "dry run, nothing written"
         elif self.written:
             verdict = "written"
-        elif self.errors:
+        elif self.errors and not self.skipping_errors:
             verdict = "nothing written (fix the rows, or import with --on-error skip)"
         else:
             verdict = "nothing to write"

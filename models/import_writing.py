@@ -352,7 +352,8 @@ def apply_plan(plan: ImportPlan, progress: Progress = NO_PROGRESS) -> ImportResu
 
 
 def _apply_plan(plan: ImportPlan, progress: Progress) -> ImportResult:
-    result = ImportResult(plan.path, plan.format, dry_run=plan.options.dry_run, notes=list(plan.notes))
+    result = ImportResult(plan.path, plan.format, dry_run=plan.options.dry_run, notes=list(plan.notes),
+                          skipping_errors=plan.options.on_error == "skip")
     result.errors = plan.errors
     counts = plan.counts()
     result.rejected, result.unchanged = counts.get("error", 0), counts.get("unchanged", 0)

@@ -93,6 +93,10 @@ def test_skip_writes_the_good_rows_and_still_exits_1(seeded_file, tmp_path, caps
     assert "3 inserted, 0 updated, 0 unchanged, 1 rejected; written" in out
     assert "Contributions, row 5, contributing_country ('Narnia'): No actor called 'Narnia'" in err
 
+    code, out, _ = run(capsys, str(path), "--db", str(seeded_file), "--on-error", "skip")
+    assert code == 1  # the good rows are already in; the same file again has nothing new to write
+    assert "0 inserted, 0 updated, 3 unchanged, 1 rejected; nothing to write" in out
+
 
 @pytest.mark.parametrize("argv, message", [
     (["{tmp}/missing.xlsx"], "does not exist"),
