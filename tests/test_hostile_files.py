@@ -23,12 +23,11 @@ from defusedxml import EntitiesForbidden
 from models import schema
 from models.excel_read import WorkbookRefused
 from models.importing import ImportOptions, import_file
+from tests.un_files import HUB
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 MAIN = b'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
-HUB = ["contribution_id", "contributing_country", "isocode3", "m49_code", "mission_acronym", "personnel_type",
-       "female_personnel", "male_personnel", "last_reporting_date"]
 LAUGHS = (b'<!DOCTYPE lolz [<!ENTITY lol "lol">'
           + b"".join(b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10)
                      for i in range(1, 10)) + b"]>")

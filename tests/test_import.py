@@ -23,9 +23,8 @@ from models.importing import (
 )
 from models.progress import Cancelled, Progress
 from models.services import StaleRecord, revert_change_set, update_record
+from tests.un_files import HUB
 
-HUB = ["contribution_id", "contributing_country", "isocode3", "m49_code", "mission_acronym", "personnel_type",
-       "female_personnel", "male_personnel", "last_reporting_date"]
 OLDER = ["Contributing_Country", "ISOCode3", "Mission_Acronym", "Personnel_Type", "Female_Personnel",
          "Male_Personnel", "Last_Reporting_Date"]
 MAY = dt.date(2023, 5, 31)  # the founding case holds figures of 31 May 2024; these are new

@@ -10,27 +10,11 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-import xlsxwriter
 
 import main
 from models import schema
 from models.db import open_database
-
-HUB = ["contribution_id", "contributing_country", "isocode3", "m49_code", "mission_acronym", "personnel_type",
-       "female_personnel", "male_personnel", "last_reporting_date"]
-
-
-def un_file(path: Path, rows: list[tuple[str, str, str, str, int, int]]) -> Path:
-    book = xlsxwriter.Workbook(str(path))
-    sheet = book.add_worksheet("Contributions")
-    dates = book.add_format({"num_format": "yyyy-mm-dd"})
-    sheet.write_row(0, 0, HUB)
-    for index, (country, iso, mission, kind, female, male) in enumerate(rows, start=1):
-        sheet.write_row(index, 0, [index, country, iso, "", mission, kind, female, male])
-        sheet.write_datetime(index, 8, dt.datetime(2023, 1, 31), dates)
-    book.close()
-    return path
-
+from tests.un_files import un_file
 
 GOOD = [("Kazakhstan", "KAZ", "UNDOF", "Troops", 3, 136), ("Ireland", "IRL", "UNDOF", "Troops", 10, 120),
         ("India", "IND", "UNIFIL", "Troops", 20, 800)]

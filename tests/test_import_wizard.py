@@ -10,7 +10,6 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-import xlsxwriter
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWizard
 
@@ -18,22 +17,11 @@ import gui.import_wizard as wizard_module
 from gui.import_wizard import PAGE_MAPPING, PAGE_PREVIEW, PAGE_RUN, ImportPreviewTableModel, ImportWizard
 from models import schema
 from models.importing import mapping_key
-
-HUB = ["contribution_id", "contributing_country", "isocode3", "m49_code", "mission_acronym", "personnel_type",
-       "female_personnel", "male_personnel", "last_reporting_date"]
+from tests.un_files import un_file as hub_file
 
 
 def un_file(path: Path, rows: list[tuple]) -> Path:
-    book = xlsxwriter.Workbook(str(path))
-    sheet = book.add_worksheet("Contributions")
-    dates = book.add_format({"num_format": "yyyy-mm-dd"})
-    sheet.write_row(0, 0, HUB)
-    for index, (country, iso, mission, kind, female, male) in enumerate(rows, start=1):
-        sheet.write_row(index, 0, [index, country, iso, "", mission, kind, female, male])
-        sheet.write_datetime(index, 8, dt.datetime(2023, 2, 28), dates)
-    book.close()
-    return path
-
+    return hub_file(path, rows, reporting_date=dt.datetime(2023, 2, 28))
 
 GOOD = [("Kazakhstan", "KAZ", "UNDOF", "Troops", 3, 136), ("Türkiye", "", "UNIFIL", "Troops", 10, 120),
         ("India", "IND", "UNIFIL", "Staff Officer", 2, 8)]
