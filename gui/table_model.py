@@ -68,6 +68,7 @@ class RecordTableModel(QAbstractTableModel):
         self._id_timer = QTimer(self, singleShot=True, interval=self.ID_READ_DELAY_MS)
         self._id_timer.timeout.connect(self._start_id_task)
         self._finished_tasks: list[BackgroundTask] = []
+        self._retired: list[array] = []  # id lists of earlier views, released off the GUI thread
         self.reload()
 
     # --- what the view shows ----------------------------------------------------------------------
@@ -144,18 +145,28 @@ class RecordTableModel(QAbstractTableModel):
         self._header_tips = [c.spec.help if c.spec is not None and c.spec.help else c.label for c in self._columns]
         self._names = ["id", "version", *(c.name for c in self._columns if c.spec is not None)]
         self._formats = [_text_format(c) for c in self._columns]
+        # Freeing a million ids takes the GUI thread ~4 ms (the pages go back to the system): the old list is
+        # handed to the next background read instead, which releases it after the new rows are painted.
+        self._retired.append(self._ids)
         self._ids = array("q", (row[0] for row in first))
         self._cache.clear()
         self._store(0, first)
         self._complete = len(first) < self.BLOCK
         self.endResetModel()
         if self._complete:
+            QTimer.singleShot(self.ID_READ_DELAY_MS, self._release_retired)  # after the paint, as above
             self.loaded.emit()
         elif self._background:
             # Start after the first rows are painted: on a busy machine the read would compete with that paint.
             self._id_timer.start()
         else:
+            self._retired.clear()
             self._take_ids(query.id_array())
+
+    @Slot()
+    def _release_retired(self) -> None:
+        if self._complete and self._task is None:  # else a background read took them over
+            self._retired.clear()
 
     @Slot()
     def _start_id_task(self) -> None:
@@ -165,8 +176,10 @@ class RecordTableModel(QAbstractTableModel):
             old.setParent(None)
         self._finished_tasks.clear()
         query = self._query
+        retired, self._retired = self._retired, []
 
         def work(progress: Progress) -> array:
+            retired.clear()
             ids = query.id_array()
             progress.check()  # a newer view took over: its result is not wanted
             return ids

@@ -128,3 +128,23 @@ def test_a_record_deleted_after_the_ids_were_read_shows_as_deleted(seeded_db, qt
     model._cache.clear()  # as if the row had scrolled out of the cache meanwhile
     assert model.record(0) is None
     assert model.data(model.index(0, 0)) == "(deleted)"
+
+
+def test_actors_view_finds_a_country_by_its_other_names(seeded_db, qtbot):
+    model = RecordTableModel("actors")
+    model.set_search("Қазақстан")
+    assert texts(model, "name") == ["Kazakhstan"]
+    model.set_search("Turkey")
+    assert texts(model, "name") == ["Türkiye"]
+
+
+def test_a_large_table_sorted_by_country_shows_its_first_rows_at_once(seeded_db, qtbot):
+    _many_contributions(1200)
+    model = RecordTableModel("contributions")
+    with qtbot.waitSignal(model.loaded, timeout=10_000):
+        model.sort(model.column_index("contributor"))
+        # the first block is there before the full list of ids, in the order of the whole view
+        assert model.rowCount() == RecordTableModel.BLOCK and not model.is_complete
+        first_rows = [model.record_id(row) for row in range(model.rowCount())]
+    assert first_rows == RecordQuery("contributions", sort_column="contributor").ids()[:RecordTableModel.BLOCK]
+    assert model.rowCount() == RecordQuery("contributions").count()
