@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import threading
 from array import array
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -131,14 +132,16 @@ class RecordQuery:
         compiling costs more than SQLite takes to answer a page, and a view's first page is read again at every
         refresh, reopening or return to the view."""
         cache_key = (*self._shape(), what)
-        compiled = _COMPILED.get(cache_key)
-        if compiled is None:
-            sql, params = build().sql()
+        with _COMPILED_LOCK:  # background id reads compile too
+            compiled = _COMPILED.get(cache_key)
+            if compiled is not None:
+                _COMPILED.move_to_end(cache_key)
+                return compiled
+        sql, params = build().sql()
+        with _COMPILED_LOCK:
             compiled = _COMPILED[cache_key] = (sql, list(params))
             while len(_COMPILED) > _COMPILED_MAX:
                 _COMPILED.popitem(last=False)
-        else:
-            _COMPILED.move_to_end(cache_key)
         return compiled
 
     def _execute(self, sql: str, params: list):
@@ -336,6 +339,7 @@ class RecordQuery:
 
 _COMPILED: OrderedDict[tuple, tuple[str, list]] = OrderedDict()
 _COMPILED_MAX = 256
+_COMPILED_LOCK = threading.Lock()
 _ROWS_BY_IDS: dict[tuple, str] = {}
 _humanised = lru_cache(maxsize=8192)(humanise)
 
