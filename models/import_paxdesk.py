@@ -141,6 +141,47 @@ def _resolve_workbook_ref(spec_field: FieldSpec, id_cell: Any, name_cell: Any, i
     return found, why, True
 
 
+class _Columns:
+    """Where a PaxDesk sheet's columns stand, and the reading of one row's fields by them."""
+
+    def __init__(self, positions: dict[str, int], headers: list[str], fields: tuple[FieldSpec, ...]):
+        self.positions, self.headers, self.fields = positions, headers, fields
+
+    def at(self, header: str) -> int | None:
+        return self.positions.get(normalise_header(header))
+
+    def cell(self, cells: list, header: str) -> Any:
+        position = self.at(header)
+        return cells[position] if position is not None and position < len(cells) else None
+
+    def column_of(self, field_name: str) -> tuple[str, int | None]:
+        """(header, position) where a field's value stands: a reference by its id column."""
+        spec_field = next((f for f in self.fields if f.name == field_name), None)
+        header = f"{field_name}_id" if spec_field is not None and spec_field.kind == "ref" else field_name
+        position = self.at(header)
+        headers = self.headers
+        return (headers[position] if position is not None and position < len(headers) else header, position)
+
+    def read_fields(self, cells: list, sheet_name: str, row: int, ids: _Ids, same_database: bool,
+                    stage: Staging) -> tuple[dict[str, Any], dict[str, RowError]]:
+        """The row's raw field values (references resolved to database ids), and what could not be read."""
+        raw: dict[str, Any] = {}
+        failed: dict[str, RowError] = {}
+        for spec_field in self.fields:
+            if spec_field.kind == "ref":
+                ref, why, by_name = _resolve_workbook_ref(
+                    spec_field, self.cell(cells, f"{spec_field.name}_id"), self.cell(cells, spec_field.name), ids,
+                    same_database, stage)
+                raw[spec_field.name] = ref
+                if why:
+                    head = spec_field.name if by_name else f"{spec_field.name}_id"
+                    failed[spec_field.name] = RowError(sheet_name, row, head, self.cell(cells, head), why,
+                                                       self.at(head))
+            else:
+                raw[spec_field.name] = cell_to_raw(spec_field, self.cell(cells, spec_field.name))
+        return raw, failed
+
+
 def _stage_record_sheet(sheet: SheetData, layout: SheetLayout, ids: _Ids, same_database: bool,
                         stage: Staging) -> SheetPlan | None:
     spec = layout.record_type
@@ -161,19 +202,8 @@ def _stage_record_sheet(sheet: SheetData, layout: SheetLayout, ids: _Ids, same_d
     workbook_ids = {_whole(r[positions[ID_COLUMN]]) for r in rows if positions[ID_COLUMN] < len(r)}
     next_id = max([0, *existing.by_id, *(i for i in workbook_ids if i is not None)]) + 1
     id_at = positions[ID_COLUMN]
-
-    def at(header: str) -> int | None:
-        return positions.get(normalise_header(header))
-
-    def cell(cells: list, header: str) -> Any:
-        position = at(header)
-        return cells[position] if position is not None and position < len(cells) else None
-
-    def column_of(field_name: str) -> tuple[str, int | None]:
-        spec_field = spec.field(field_name) if field_name in {f.name for f in spec.fields} else None
-        header = f"{field_name}_id" if spec_field is not None and spec_field.kind == "ref" else field_name
-        position = at(header)
-        return (headers[position] if position is not None and position < len(headers) else header, position)
+    columns = _Columns(positions, headers, spec.fields)
+    column_of = columns.column_of
 
     first_row = sheet.row_number(index + 1)
     for offset, cells in enumerate(rows):
@@ -183,23 +213,10 @@ def _stage_record_sheet(sheet: SheetData, layout: SheetLayout, ids: _Ids, same_d
         staged = StagedRow(first_row + offset, cells)
         plan_sheet.rows.append(staged)
         workbook_id = _whole(cells[id_at]) if id_at < len(cells) else None
-        failed: dict[str, RowError] = {}
+        raw, failed = columns.read_fields(cells, sheet.name, staged.row, ids, same_database, stage)
         if id_at < len(cells) and not is_blank(cells[id_at]) and workbook_id is None:
-            failed["id"] = RowError(sheet.name, staged.row, headers[id_at], cells[id_at],
-                                    "The id must be a whole number (or empty for a new record)", id_at)
-        raw: dict[str, Any] = {}
-        for spec_field in spec.fields:
-            if spec_field.kind == "ref":
-                ref, why, by_name = _resolve_workbook_ref(
-                    spec_field, cell(cells, f"{spec_field.name}_id"), cell(cells, spec_field.name), ids,
-                    same_database, stage)
-                raw[spec_field.name] = ref
-                if why:
-                    head = spec_field.name if by_name else f"{spec_field.name}_id"
-                    position = at(head)
-                    failed[spec_field.name] = RowError(sheet.name, staged.row, head, cell(cells, head), why, position)
-            else:
-                raw[spec_field.name] = cell_to_raw(spec_field, cell(cells, spec_field.name))
+            failed = {"id": RowError(sheet.name, staged.row, headers[id_at], cells[id_at],
+                                     "The id must be a whole number (or empty for a new record)", id_at), **failed}
         validate_into(spec, raw, staged, failed, sheet.name, column_of, stage)
         if staged.errors:
             if workbook_id is not None:
@@ -261,19 +278,8 @@ def _stage_link_sheet(sheet: SheetData, layout: SheetLayout, ids: _Ids, same_dat
     rows = sheet.rows[index + 1:]
     stage.total_rows += len(rows)
     owner = layout.owner_field
-
-    def at(header: str) -> int | None:
-        return positions.get(normalise_header(header))
-
-    def cell(cells: list, header: str) -> Any:
-        position = at(header)
-        return cells[position] if position is not None and position < len(cells) else None
-
-    def column_of(field_name: str) -> tuple[str, int | None]:
-        spec_field = next((f for f in link.fields if f.name == field_name), None)
-        header = f"{field_name}_id" if spec_field is not None and spec_field.kind == "ref" else field_name
-        position = at(header)
-        return (headers[position] if position is not None and position < len(headers) else header, position)
+    columns = _Columns(positions, headers, link.fields)
+    at, cell, column_of = columns.at, columns.cell, columns.column_of
 
     groups: dict[int, list[StagedRow]] = {}
     workbook_ids = [_whole(cell(r, ID_COLUMN)) for r in rows]
@@ -286,21 +292,10 @@ def _stage_link_sheet(sheet: SheetData, layout: SheetLayout, ids: _Ids, same_dat
         plan_sheet.rows.append(staged)
         owner_cell = cell(cells, f"{owner}_id")
         owner_id, why = _link_owner(spec, owner_cell, ids, same_database)
-        failed: dict[str, RowError] = {}
+        raw, failed = columns.read_fields(cells, sheet.name, staged.row, ids, same_database, stage)
         if why:
-            failed["owner"] = RowError(sheet.name, staged.row, f"{owner}_id", owner_cell, why, at(f"{owner}_id"))
-        raw: dict[str, Any] = {}
-        for spec_field in link.fields:
-            if spec_field.kind == "ref":
-                ref, why, by_name = _resolve_workbook_ref(
-                    spec_field, cell(cells, f"{spec_field.name}_id"), cell(cells, spec_field.name), ids,
-                    same_database, stage)
-                raw[spec_field.name] = ref
-                if why:
-                    head = spec_field.name if by_name else f"{spec_field.name}_id"
-                    failed[spec_field.name] = RowError(sheet.name, staged.row, head, cell(cells, head), why, at(head))
-            else:
-                raw[spec_field.name] = cell_to_raw(spec_field, cell(cells, spec_field.name))
+            failed = {"owner": RowError(sheet.name, staged.row, f"{owner}_id", owner_cell, why,
+                                        at(f"{owner}_id")), **failed}
         clean, report = validate_link_row(link, raw)
         for issue in report.issues:
             if issue.field in failed or issue.severity != "error":
