@@ -136,7 +136,7 @@ def ours(workbook: Path, template: Path, folder: Path, profile: bool) -> tuple[f
         import pstats
 
         profiler.disable()
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+        pstats.Stats(profiler).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(25)
     if result.inserted == 0 or result.errors:
         raise SystemExit(f"the import did not write the rows: {result.summary()}")
     start = time.perf_counter()
