@@ -4,7 +4,6 @@ metadata, the founding case's figures, and a round trip through `paxdesk import`
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 import json
 from pathlib import Path
 
@@ -190,9 +189,6 @@ def test_cells_follow_the_layout(seeded_db):
         assert all(len(row) == len(headers) for row in rows), name
 
 
-IMPORTER_READY = "not available in this version" not in inspect.getsource(main.command_import)
-
-
 def workbook_values(path: Path) -> dict[str, list[tuple]]:
     workbook = openpyxl.load_workbook(path)
     result = {}
@@ -204,7 +200,6 @@ def workbook_values(path: Path) -> dict[str, list[tuple]]:
     return result
 
 
-@pytest.mark.skipif(not IMPORTER_READY, reason="'paxdesk import' of a data workbook is not in this version yet")
 @pytest.mark.sqlite_only
 def test_round_trip_through_import_reproduces_every_cell(seeded_db, db_path, out):
     add_awkward_records()
