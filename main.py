@@ -92,6 +92,7 @@ def command_import(args: argparse.Namespace) -> int:
     from models import schema
     from models.db import describe_target, is_url
     from models.import_report import write_error_report
+    from models.import_target import open_import_database
     from models.importing import ImportOptions, ImportSource, WorkbookRefused, apply_plan, detect_format, stage_import
 
     options = ImportOptions(format=args.format, sheet=args.sheet, mode=args.mode, on_error=args.on_error,
@@ -107,10 +108,10 @@ def command_import(args: argparse.Namespace) -> int:
             # The file is judged before the database is touched: an unusable file creates no database.
             exists = is_url(target) or Path(target).expanduser().is_file()
             if exists:
-                _open_for_import(target, None, notes)
+                open_import_database(target, None, notes)
             kind = detect_format(source, options, saved_mappings=exists)
             if not exists or kind != "paxdesk":
-                _open_for_import(target, kind, notes, Path(scratch) if options.dry_run else None, exists)
+                open_import_database(target, kind, notes, Path(scratch) if options.dry_run else None, exists)
             plan = stage_import(source, options)
             result = apply_plan(plan)
             schema.database.close()  # the scratch copy of a dry run goes with its folder
@@ -140,47 +141,6 @@ def command_import(args: argparse.Namespace) -> int:
         elif args.report:
             print(f"No row was rejected, so no report was written to {args.report}")
     return EXIT_REFUSED if result.errors else EXIT_DONE
-
-
-def _open_for_import(target: str, kind: str | None, notes: list[str], scratch=None, exists: bool = True) -> None:
-    """Open the import's database. `kind` None: just open an existing one. Otherwise make sure it can take
-    the rows: a new file is created; UN and mapped rows name countries and missions, so a database without
-    actors is seeded first (a data workbook brings its own, with their ids, and goes in untouched). In a dry
-    run (`scratch` a folder) nothing of the user's is written: a new or unseeded database is tried on a
-    scratch copy."""
-    import sqlite3
-    from pathlib import Path
-
-    from models import schema
-    from models.db import describe_target, is_url, open_database
-    from models.importing import ImportRefused
-    from models.seeding import seed_database
-
-    if kind is None:
-        open_database(target)
-        return
-    needs_seed = kind != "paxdesk" and (not exists or not schema.Actor.select().exists())
-    if scratch is not None and (not exists or needs_seed):
-        if is_url(target):
-            raise ImportRefused(f"{describe_target(target)} holds no reference data; seed it before a dry run")
-        copy = scratch / "dry-run.sqlite3"
-        if exists:
-            source = sqlite3.connect(Path(target).expanduser())
-            destination = sqlite3.connect(copy)
-            try:
-                source.backup(destination)
-            finally:
-                source.close()
-                destination.close()
-        open_database(copy)
-        notes.append(f"Dry run on a scratch copy: {describe_target(target)} is left as it is"
-                     if exists else f"Dry run on a scratch database: {describe_target(target)} is not created")
-    elif not exists:
-        open_database(target)
-        notes.append(f"Created the database {describe_target(target)}")
-    if needs_seed:
-        seeded = seed_database()
-        notes.append(f"Seeded reference data first ({seeded.total:,} records: countries, organisations, missions)")
 
 
 def command_export(args: argparse.Namespace) -> int:
