@@ -153,6 +153,14 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def out(tmp_path: Path) -> Path:
+    """A folder of its own for exported files (the database lives in tmp_path)."""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
 def db(engine: str, db_path: Path, request):
     """An empty PaxDesk database bound to the models."""
     if engine == "postgresql":

@@ -25,13 +25,6 @@ from models.workbook_format import (
 
 
 @pytest.fixture
-def out(tmp_path: Path) -> Path:
-    folder = tmp_path / "exports"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
 def workbook(seeded_db, out):
     export_data(out / "data.xlsx")
     return openpyxl.load_workbook(out / "data.xlsx")

@@ -24,13 +24,6 @@ def private_settings(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def out(tmp_path: Path) -> Path:
-    folder = tmp_path / "exports"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
 def opened(monkeypatch) -> list[QUrl]:
     urls: list[QUrl] = []
     monkeypatch.setattr(export_dialog, "open_url", lambda url: urls.append(url) or True)

@@ -35,14 +35,6 @@ def add_awkward_records() -> None:
         }, links={"participants": [{"actor": actor, "role": "party"}]})
 
 
-@pytest.fixture
-def out(tmp_path: Path) -> Path:
-    """A folder of its own for exported files (the database lives in tmp_path)."""
-    folder = tmp_path / "exports"
-    folder.mkdir()
-    return folder
-
-
 def all_cells(path: Path):
     workbook = openpyxl.load_workbook(path)
     for ws in workbook:
