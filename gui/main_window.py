@@ -280,9 +280,6 @@ class MainWindow(QMainWindow):
         """Put an Import…/Export… action in the File menu, above Quit (in the order they are added)."""
         self.file_menu.insertAction(self._file_section_end, action)
 
-    def add_toolbar_action(self, action: QAction) -> None:
-        self.toolbar.addAction(action)
-
     @property
     def current_key(self) -> str | None:
         return self._key

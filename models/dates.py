@@ -51,14 +51,6 @@ def normalise_edtf(text: str) -> str:
     return value
 
 
-def is_valid_edtf(text: str) -> bool:
-    try:
-        normalise_edtf(text)
-    except DateError:
-        return False
-    return True
-
-
 def bounds(value: str) -> tuple[dt.date, dt.date]:
     """Earliest and latest calendar day the EDTF value can mean."""
     parsed = _parsed(normalise_edtf(value))

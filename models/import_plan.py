@@ -18,7 +18,7 @@ import peewee
 from models import schema
 from models.db import set_setting
 from models.excel_read import SheetData, WorkbookRefused, header_signature, is_blank
-from models.records import RECORD_TYPES, FieldSpec, RecordType, record_type
+from models.records import RECORD_TYPES, RecordType, record_type
 
 FORMATS = ("auto", "un", "paxdesk", "mapped")
 MODES = ("upsert", "insert")
@@ -272,9 +272,6 @@ def saved_mapping(headers: Iterable[str]) -> ColumnMapping | None:
 def save_mapping(headers: Iterable[str], mapping: ColumnMapping) -> None:
     set_setting(mapping_key(headers), mapping.to_json())
 
-
-def mappable_fields(key: str) -> list[FieldSpec]:
-    return list(record_type(key).fields)
 
 def as_text(value: Any) -> str:
     if value is None:

@@ -26,10 +26,6 @@ HEADER_FILL = PatternFill("solid", fgColor="DDE4EE")
 AUTHOR = "PaxDesk import"
 
 
-def rejected_rows(plan: ImportPlan) -> int:
-    return sum(1 for sheet in plan.sheets for row in sheet.rows if row.errors)
-
-
 def write_error_report(plan: ImportPlan, path: str | Path, extra: list[RowError] | None = None) -> Path:
     """Write the rejected rows of `plan` to `path` (.xlsx, replaced atomically) and return its full path.
     `extra`: problems with no row to show (they go to a sheet of their own)."""

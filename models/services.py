@@ -16,7 +16,7 @@ from peewee import IntegrityError, Model
 
 from models import dialect, schema
 from models.progress import NO_PROGRESS, Progress
-from models.records import RECORD_TYPES, LinkSpec, RecordType, record_type
+from models.records import RECORD_TYPES, LinkSpec, RecordType, record_type, record_type_for_model
 from models.validation import Report, fold, validate_link_row, validate_record
 
 BOOKKEEPING = ("id", "created_at", "updated_at", "version")
@@ -167,7 +167,7 @@ def record_label(spec: RecordType, values: dict[str, Any]) -> str:
 
 def _owned_links(model: type[Model]) -> list[tuple[type[Model], str]]:
     """(link model, owner field) pairs whose rows belong to a record of `model` and go with it."""
-    spec = next((s for s in RECORD_TYPES.values() if s.model is model), None)
+    spec = record_type_for_model(model)
     if spec is None:
         return []
     return [(link.model, link.owner_field) for link in spec.links if link.owner_field]
@@ -190,7 +190,7 @@ def references_to(spec: RecordType, record_id: int) -> list[str]:
 
 
 def _describe_referrers(model: type[Model], field_name: str, rows, count: int) -> str:
-    referrer = next((s for s in RECORD_TYPES.values() if s.model is model), None)
+    referrer = record_type_for_model(model)
     if referrer is not None:
         names = [record_label(referrer, row) for row in rows.limit(3).dicts()]
         noun = referrer.label.lower() if count > 1 else referrer.singular

@@ -84,13 +84,6 @@ class RefChoices(QObject):
             item.setData(record_id, ID_ROLE)
             model.appendRow(item)
 
-    def name_of(self, key: str, record_id: int) -> str | None:
-        model = self.model_for(key)
-        for row in range(model.rowCount()):
-            if model.item(row).data(ID_ROLE) == record_id:
-                return model.item(row).text()
-        return None
-
 
 class OptionalSpinBox(QSpinBox):
     """A whole-number spin box that can also be empty: an unknown count is not zero."""
@@ -477,8 +470,3 @@ def make_editor(spec: FieldSpec, ref_choices: RefChoices, compact: bool = False,
     if spec.kind == "longtext" and compact:
         return TextEditor(spec, compact, parent)
     return EDITORS[spec.kind](spec, compact, parent)
-
-
-def is_blank_row(row: dict[str, Any]) -> bool:
-    return all(value is None or value is False or (isinstance(value, str) and not value.strip())
-               for value in row.values())
