@@ -333,9 +333,6 @@ class RecordQuery:
         names = ["id", "version"] + [c.name for c in self.columns if c.spec is not None]
         return dict(zip(names, values, strict=True))
 
-    def raw_rows(self, ids: list[int]) -> dict[int, dict[str, Any]]:
-        return {row["id"]: row for row in self.model.select().where(self.model.id.in_(ids)).dicts()}
-
 
 _COMPILED: OrderedDict[tuple, tuple[str, list]] = OrderedDict()
 _COMPILED_MAX = 256

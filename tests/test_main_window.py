@@ -352,7 +352,7 @@ def lost(*_args, **_kwargs):
     raise ConnectionLost("Lost the connection to the database server: server closed the connection")
 
 
-def lose_reads(monkeypatch, names=("page", "display_page", "rows", "display_rows", "raw_rows", "ids", "id_array",
+def lose_reads(monkeypatch, names=("page", "display_page", "rows", "display_rows", "ids", "id_array",
                                    "count")) -> None:
     """Every read RecordQuery offers (by whichever name the table model uses) finds the server gone."""
     for name in names:
