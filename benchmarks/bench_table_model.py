@@ -1,4 +1,5 @@
-"""Benchmark: RecordTableModel against QSqlQueryModel on a table of 1,000,000 contributions.
+"""Benchmark: PaxDesk's table (RecordTableModel in RecordTableView) against QSqlQueryModel in a QTableView, on a
+table of 1,000,000 contributions.
 
 Measures, in one process on one synthetic database file: the time until the first rows are painted, the time
 until the last row is painted after a jump to the end, and the time until a text filter (contributing country
@@ -6,6 +7,9 @@ contains 'kaz') shows its first rows; then the process's peak memory. Prints eac
 baseline measured in the same run and the ratio.
 
     QT_QPA_PLATFORM=offscreen python benchmarks/bench_table_model.py [--rows 1000000] [--runs 3]
+
+Both views have the same size and row height. Before each measurement the previous one's pending events, deferred
+deletions and garbage are cleared, so that neither side pays for the other.
 
 The database is synthetic (generated actors, missions and monthly dates, inserted with executemany) and kept
 in the temporary folder for the next run.
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import os
 import random
 import resource
@@ -28,6 +33,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from PySide6.QtCore import QEvent  # noqa: E402
 from PySide6.QtSql import QSqlDatabase, QSqlQueryModel  # noqa: E402
 from PySide6.QtWidgets import QApplication, QTableView  # noqa: E402
 
@@ -35,6 +41,7 @@ from models.db import open_database  # noqa: E402
 
 PERSONNEL_TYPES = ("Troops", "Staff Officer", "Experts on Mission", "Individual Police", "Formed Police Units")
 MISSION_COUNT = 40
+ROW_HEIGHT = 30
 BASELINE_SELECT = (
     "SELECT c.id, c.reporting_date, a.name, m.acronym, c.mission_note, c.personnel_type, c.female_count, "
     "c.male_count, c.total_count FROM contribution AS c JOIN actor AS a ON a.id = c.contributor_id "
@@ -129,24 +136,39 @@ def _painted(view: QTableView) -> None:
     view.viewport().grab()
 
 
-def _new_view() -> QTableView:
-    view = QTableView()
-    view.verticalHeader().hide()  # as in PaxDesk's window; row numbers would only cost both models calls
+def _settled() -> None:
+    """Leave nothing of the previous measurement to this one: pending events, deferred deletes, garbage."""
+    QApplication.processEvents()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
+
+
+def _new_view(view_class: type[QTableView]) -> QTableView:
+    """A shown view of one size, rows of one height and no row numbers for both sides (as in PaxDesk's
+    window); before the clock starts."""
+    _settled()
+    view = view_class()
+    view.verticalHeader().hide()
+    view.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
     view.resize(1280, 800)
     view.show()
     return view
 
 
 class Ours:
+    """PaxDesk's table: RecordTableModel in the main window's RecordTableView."""
+
     name = "RecordTableModel"
 
     def __init__(self) -> None:
+        from gui.record_table import RecordTableView
         from gui.table_model import RecordTableModel
 
         self._model_class = RecordTableModel
+        self._view_class = RecordTableView
 
     def first_rows(self) -> float:
-        view = _new_view()
+        view = _new_view(self._view_class)
         started = time.perf_counter()
         model = self._model_class("contributions")
         view.setModel(model)
@@ -157,7 +179,7 @@ class Ours:
         return elapsed
 
     def last_row(self) -> float:
-        view = _new_view()
+        view = _new_view(self._view_class)
         started = time.perf_counter()
         model = self._model_class("contributions")
         view.setModel(model)
@@ -170,7 +192,7 @@ class Ours:
         return elapsed
 
     def filter(self) -> float:
-        view = _new_view()
+        view = _new_view(self._view_class)
         model = self._model_class("contributions")
         view.setModel(model)
         _painted(view)
@@ -187,6 +209,8 @@ class Ours:
 
 
 class Baseline:
+    """QSqlQueryModel in a QTableView: what a generic SQLite browser built on Qt shows."""
+
     name = "QSqlQueryModel"
 
     def __init__(self, path: Path) -> None:
@@ -196,7 +220,7 @@ class Baseline:
             raise SystemExit(f"QSQLITE cannot open {path}: {self.database.lastError().text()}")
 
     def first_rows(self) -> float:
-        view = _new_view()
+        view = _new_view(QTableView)
         started = time.perf_counter()
         model = QSqlQueryModel()
         model.setQuery(f"{BASELINE_SELECT} ORDER BY c.id", self.database)
@@ -207,7 +231,7 @@ class Baseline:
         return elapsed
 
     def last_row(self) -> float:
-        view = _new_view()
+        view = _new_view(QTableView)
         started = time.perf_counter()
         model = QSqlQueryModel()
         model.setQuery(f"{BASELINE_SELECT} ORDER BY c.id", self.database)
@@ -223,7 +247,7 @@ class Baseline:
         return elapsed
 
     def filter(self) -> float:
-        view = _new_view()
+        view = _new_view(QTableView)
         model = QSqlQueryModel()
         model.setQuery(f"{BASELINE_SELECT} ORDER BY c.id", self.database)
         view.setModel(model)

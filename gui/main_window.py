@@ -12,7 +12,6 @@ from peewee import PeeweeException
 from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -22,7 +21,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QSizePolicy,
     QSplitter,
-    QTableView,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -35,6 +33,7 @@ from gui.filter_header import FilterHeader
 from gui.import_wizard import install_import_action
 from gui.open_server_dialog import OpenServerDialog, probe
 from gui.record_form import RecordForm
+from gui.record_table import RecordTableView
 from gui.sidebar import Sidebar
 from gui.table_model import RecordTableModel
 from gui.undo import ChangeSetCommand, undo_actions, undo_notifier
@@ -206,20 +205,11 @@ class MainWindow(QMainWindow):
         header_layout.addWidget(self.search_box, 0, Qt.AlignmentFlag.AlignVCenter)
         centre_layout.addWidget(header)
 
-        self.table = QTableView(centre)
+        self.table = RecordTableView(centre)
         self.table.setObjectName("RecordTable")
         self.filter_header = FilterHeader(self.table)
         self.table.setHorizontalHeader(self.filter_header)
         self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 12)
         self.filter_header.setSortIndicatorShown(True)
         self.filter_header.setResizeContentsPrecision(60)
         self.table.addAction(self.delete_action)

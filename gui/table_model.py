@@ -39,6 +39,7 @@ ALIGNMENT, USER = int(Qt.ItemDataRole.TextAlignmentRole), int(Qt.ItemDataRole.Us
 HORIZONTAL = Qt.Orientation.Horizontal
 LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
 RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+DELETED = "(deleted)"  # the first cell of a row deleted since the view's ids were read
 
 
 class RecordTableModel(QAbstractTableModel):
@@ -259,6 +260,18 @@ class RecordTableModel(QAbstractTableModel):
         entry = self._entry(row)
         return dict(zip(self._names, entry[0], strict=True)) if entry is not None else None
 
+    def row_texts(self, row: int) -> tuple[str | None, ...]:
+        """The text shown in each column of `row` (None: an empty cell), as data() gives it for DisplayRole."""
+        entry = self._entry(row)
+        if entry is not None:
+            return entry[1]
+        return (DELETED, *[None] * (len(self._columns) - 1)) if 0 <= row < len(self._ids) else \
+            (None,) * len(self._columns)
+
+    def alignment(self, column: int) -> int:
+        """The TextAlignmentRole of the column's cells."""
+        return self._alignment[column]
+
     def _entry(self, row: int) -> Entry | None:
         block = row // self.BLOCK
         rows = self._cache.get(block)
@@ -320,7 +333,7 @@ class RecordTableModel(QAbstractTableModel):
             column = index.column()
             entry = self._entry(index.row()) if 0 <= column < len(self._columns) else None
             if entry is None:
-                return "(deleted)" if role == DISPLAY and column == 0 and index.isValid() else None
+                return DELETED if role == DISPLAY and column == 0 and index.isValid() else None
             text = entry[1][column]
             if role == TOOLTIP:
                 return text if text is not None and len(text) > 40 else None
@@ -339,11 +352,8 @@ class RecordTableModel(QAbstractTableModel):
         block = self.BLOCK
         rows = self._cache.get(row // block)
         entry = rows[row % block] if rows is not None else self._entry(row)
-        if entry is not None:
-            texts = entry[1]
-            text = texts[column] if 0 <= column < len(texts) else None
-        else:
-            text = None
+        texts = entry[1] if entry is not None else self.row_texts(row)
+        text = texts[column] if 0 <= column < len(texts) else None
         if len(roleDataSpan) == 7:  # QStyledItemDelegate's request: alignment 2nd, display 6th
             alignment, display = roleDataSpan[1], roleDataSpan[5]
             if alignment.role() == ALIGNMENT and display.role() == DISPLAY and 0 <= column < len(self._alignment):

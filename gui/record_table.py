@@ -1,0 +1,176 @@
+"""RecordTableView: the main window's table of records, painted in one pass over the model's cached texts.
+
+QTableView paints a cell by asking the model for its index and then its data: two calls from C++ into Python per
+cell, for every cell on screen at every paint, which made a screenful of a RecordTableModel paint 1.6 times as
+slowly as the same rows of QSqlQueryModel. For a RecordTableModel this view draws what the stock paint draws
+(row backgrounds, alternating colours, selection, texts aligned and elided with the delegate's margins, grid, the
+focus frame) from the model's texts directly, so a paint costs a few calls per row instead of two per cell
+(benchmarks/bench_table_model.py). Any other model is painted by QTableView itself.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QLineF, QPointF, QRect, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPaintEvent, QPalette, QPen, QStaticText, QTransform
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QStyle,
+    QStyleOptionFocusRect,
+    QStyleOptionViewItem,
+    QTableView,
+    QWidget,
+)
+
+from gui.table_model import RecordTableModel
+
+RIGHT_ALIGNED = int(Qt.AlignmentFlag.AlignRight)
+TEXT_CACHE_SIZE = 20_000  # laid-out texts kept per view
+
+
+class RecordTableView(QTableView):
+    """A read-only table of whole rows (edits go through the record form), one selected at a time."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._texts: dict[str | tuple[str, float], tuple[QStaticText, float]] = {}  # see _laid_out
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setAlternatingRowColors(True)
+        self.setWordWrap(False)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.verticalHeader().hide()
+        self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 12)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        model = self.model()
+        # Right-to-left layouts and hidden rows are left to QTableView: PaxDesk's window has neither.
+        if not isinstance(model, RecordTableModel) or self.isRightToLeft() or self.verticalHeader().sectionsHidden():
+            super().paintEvent(event)
+            return
+        painter = QPainter(self.viewport())
+        try:
+            self._paint(painter, event.rect(), model)
+        finally:
+            painter.end()
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._texts.clear()
+        super().changeEvent(event)
+
+    def _paint(self, painter: QPainter, dirty: QRect, model: RecordTableModel) -> None:
+        rows, columns = self.verticalHeader(), self.horizontalHeader()
+        if rows.count() == 0 or columns.count() == 0:
+            return
+        # The area the rows and columns cover, as QTableView clips it.
+        dirty = dirty.intersected(QRect(0, 0, columns.length() - columns.offset(), rows.length() - rows.offset()))
+        top, bottom = rows.visualIndexAt(dirty.top()), rows.visualIndexAt(dirty.bottom())
+        if dirty.isEmpty() or top < 0:
+            return
+        bottom = rows.count() - 1 if bottom < 0 else bottom
+        left, right = columns.visualIndexAt(dirty.left()), columns.visualIndexAt(dirty.right())
+        left = 0 if left < 0 else left
+        right = columns.count() - 1 if right < 0 else right
+
+        option = QStyleOptionViewItem()
+        self.initViewItemOption(option)
+        grid = 1 if self.showGrid() else 0
+        # The stock delegate's text rectangle: the cell less this margin on either side.
+        margin = self.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, self) + 1
+        cells = [(columns.sectionViewportPosition(c), columns.sectionSize(c) - grid, c)
+                 for c in map(columns.logicalIndex, range(left, right + 1)) if not columns.isSectionHidden(c)]
+        # Per column: where its text starts, the room it has, whether it hugs the right edge, and which it is.
+        shown = [(x + margin, width - 2 * margin, model.alignment(c) & RIGHT_ALIGNED, c) for x, width, c in cells]
+        palette = option.palette
+        text_pen = QPen(palette.color(QPalette.ColorRole.Text))
+        selected_pen = QPen(palette.color(QPalette.ColorRole.HighlightedText))
+        selected_brush = palette.brush(QPalette.ColorRole.Highlight)
+        alternate_brush = palette.brush(QPalette.ColorRole.AlternateBase) if self.alternatingRowColors() else None
+        selected = self._selected_rows(top, bottom)
+        font = self.font()
+        line_height = round(QFontMetricsF(font).height())
+        current = self.currentIndex()
+        focus_row = current.row() if self.hasFocus() or self.viewport().hasFocus() else -1
+        painter.setFont(font)
+        for row in range(top, bottom + 1):
+            y, height = rows.sectionViewportPosition(row), rows.sectionSize(row) - grid
+            if row in selected:
+                painter.fillRect(QRect(dirty.left(), y, dirty.width(), height), selected_brush)
+                painter.setPen(selected_pen)
+            else:
+                if alternate_brush is not None and row % 2:
+                    painter.fillRect(QRect(dirty.left(), y, dirty.width(), height), alternate_brush)
+                painter.setPen(text_pen)
+            texts = model.row_texts(row)
+            # The delegate centres a one-line text layout by whole pixels.
+            line_top = y + (height - line_height) // 2
+            for x, room, right_aligned, column in shown:
+                text = texts[column]
+                if text:
+                    glyphs, advance = self._laid_out(text, room, font)
+                    painter.drawStaticText(QPointF(x + room - advance if right_aligned else x, line_top), glyphs)
+            if row == focus_row:
+                self._paint_focus(painter, option, current.column(), y, height, grid)
+
+        if grid:
+            hint = self.style().styleHint(QStyle.StyleHint.SH_Table_GridLineColor, option, self)
+            painter.setPen(QPen(QColor.fromRgba(hint & 0xFFFFFFFF), 1, self.gridStyle()))
+            # One line under each row and right of each column, through the middle of the pixels QTableView uses.
+            lines = []
+            for row in range(top, bottom + 1):
+                line_y = rows.sectionViewportPosition(row) + rows.sectionSize(row) - grid + 0.5
+                lines.append(QLineF(dirty.left() + 0.5, line_y, dirty.right() + 0.5, line_y))
+            for x, width, _column in cells:
+                line_x = x + width + 0.5
+                lines.append(QLineF(line_x, dirty.top() + 0.5, line_x, dirty.bottom() + 0.5))
+            painter.drawLines(lines)
+
+    def _laid_out(self, text: str, room: int, font: QFont) -> tuple[QStaticText, float]:
+        """The text laid out once in the view's font (cut short with "…" when wider than `room`), and its width.
+        The texts of a column repeat from row to row and from paint to paint; laying each out once makes a
+        paint cheaper than the stock delegate's, which lays out every cell's text at every paint."""
+        laid_out = self._texts.get(text)
+        if laid_out is None:
+            if len(self._texts) > TEXT_CACHE_SIZE:
+                self._texts.clear()
+            laid_out = self._texts[text] = _static_text(text, font)
+        if laid_out[1] <= room:
+            return laid_out
+        key = (text, room)
+        shortened = self._texts.get(key)
+        if shortened is None:
+            shortened = self._texts[key] = _static_text(
+                self.fontMetrics().elidedText(text, self.textElideMode(), room), font)
+        return shortened[0], room  # drawn from the left edge, as the delegate draws a text it shortened
+
+    def _selected_rows(self, top: int, bottom: int) -> set[int]:
+        """The rows between top and bottom that are selected (rows are selected whole)."""
+        selection = self.selectionModel()
+        found: set[int] = set()
+        if selection is not None:
+            for selected in selection.selection():
+                if selected.parent() == self.rootIndex():
+                    found.update(range(max(selected.top(), top), min(selected.bottom(), bottom) + 1))
+        return found
+
+    def _paint_focus(self, painter: QPainter, option: QStyleOptionViewItem, column: int, y: int, height: int,
+                     grid: int) -> None:
+        """The keyboard focus frame around the current cell, as the style draws it for the stock delegate."""
+        columns = self.horizontalHeader()
+        if column < 0 or columns.isSectionHidden(column):
+            return
+        frame = QStyleOptionFocusRect()
+        frame.initFrom(self)
+        frame.rect = QRect(columns.sectionViewportPosition(column), y, columns.sectionSize(column) - grid, height)
+        frame.state |= QStyle.StateFlag.State_KeyboardFocusChange | QStyle.StateFlag.State_Selected
+        frame.backgroundColor = option.palette.color(QPalette.ColorRole.Highlight)
+        self.style().drawPrimitive(QStyle.PrimitiveElement.PE_FrameFocusRect, frame, painter, self)
+
+
+def _static_text(text: str, font: QFont) -> tuple[QStaticText, float]:
+    glyphs = QStaticText(text)
+    glyphs.setTextFormat(Qt.TextFormat.PlainText)
+    glyphs.prepare(QTransform(), font)
+    return glyphs, glyphs.size().width()

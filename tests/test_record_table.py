@@ -1,0 +1,77 @@
+"""RecordTableView paints its rows itself, for speed: a curator must see exactly what Qt's own table paint shows."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QApplication, QTableView
+
+from gui.app import create_application
+from gui.record_table import RecordTableView
+from gui.table_model import RecordTableModel
+from models import services
+
+
+class QtPainted(RecordTableView):
+    """The same view, painted by QTableView's own paint: the reference."""
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        QTableView.paintEvent(self, event)
+
+
+def _arrange(view: RecordTableView, model: RecordTableModel, scenario: str) -> None:
+    view.setModel(model)
+    view.resize(760, 330)
+    view.show()
+    view.selectRow(2)
+    if scenario == "elided":
+        for column in range(model.columnCount()):
+            view.setColumnWidth(column, 45)
+        view.setColumnWidth(0, 16)  # even the numbers of the right-aligned id column are cut short
+    elif scenario == "scrolled and rearranged":
+        view.horizontalHeader().moveSection(1, 4)
+        view.horizontalHeader().hideSection(2)
+        view.scrollTo(model.index(40, model.columnCount() - 1))
+        view.selectRow(44)
+    elif scenario == "at the end":
+        view.scrollToBottom()
+    if scenario == "focused":
+        view.activateWindow()
+        view.setFocus()
+    QApplication.processEvents()
+
+
+def _painted(view_class: type[RecordTableView], model: RecordTableModel, scenario: str, qtbot) -> QImage:
+    view = view_class()
+    qtbot.addWidget(view)
+    _arrange(view, model, scenario)
+    image = view.viewport().grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+    view.close()
+    return image
+
+
+def _differing_pixels(first: QImage, second: QImage) -> int:
+    assert first.size() == second.size()
+    return sum(first.pixel(x, y) != second.pixel(x, y) for y in range(first.height()) for x in range(first.width()))
+
+
+@pytest.mark.parametrize("scenario", ["focused", "unfocused", "elided", "scrolled and rearranged"])
+def test_rows_look_exactly_as_qt_paints_them(seeded_db, qtbot, scenario):
+    create_application()  # PaxDesk's style, palette, fonts and style sheet
+    model = RecordTableModel("actors", background=False)
+    ours = _painted(RecordTableView, model, scenario, qtbot)
+    reference = _painted(QtPainted, model, scenario, qtbot)
+    assert _differing_pixels(ours, reference) == 0
+
+
+def test_a_row_deleted_meanwhile_reads_deleted(seeded_db, qtbot):
+    create_application()
+    services.create_record("actors", {"name": "A contact group nobody cites", "kind": "group_of_states"})
+    model = RecordTableModel("actors", background=False)  # the new actor last, in a block not read yet
+    last = model.rowCount() - 1
+    services.delete_record("actors", model.record_id(last))
+    ours = _painted(RecordTableView, model, "at the end", qtbot)
+    reference = _painted(QtPainted, model, "at the end", qtbot)
+    assert model.row_texts(last)[0] == "(deleted)"
+    assert model.data(model.index(last, 0)) == "(deleted)"
+    assert _differing_pixels(ours, reference) == 0
