@@ -198,9 +198,14 @@ def _describe_referrers(model: type[Model], field_name: str, rows, count: int) -
         owner_spec, link = next(
             (s, link) for s in RECORD_TYPES.values() for link in s.links if link.model is model
         )
-        owner_ids = [getattr(row, f"{link.owner_field}_id") for row in rows.limit(3)] if link.owner_field else []
-        names = [_ref_name(owner_spec.key, owner_id) for owner_id in owner_ids]
-        noun = f"{owner_spec.label.lower()} (as {link.label.lower()})"
+        if link.owner_field:
+            names = [_ref_name(owner_spec.key, getattr(row, f"{link.owner_field}_id")) for row in rows.limit(3)]
+            owners = owner_spec.label.lower() if count > 1 else owner_spec.singular
+            noun = f"{owners} (as {link.label.lower()})"
+        else:  # citations: each row names its owner's record type and id, and the owners may be of any type
+            names = [f"{_ref_name(row.record_type, row.record_id)} ({RECORD_TYPES[row.record_type].singular})"
+                     for row in rows.limit(3)]
+            noun = link.label.lower() if count > 1 else link.label.lower().removesuffix("s")
     more = f" and {count - len(names)} more" if count > len(names) else ""
     return f"{count} {noun}: {', '.join(names)}{more}"
 

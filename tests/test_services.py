@@ -78,8 +78,22 @@ def test_deleting_a_referenced_record_is_refused_naming_the_referrers(basics):
     message = str(refused.value)
     assert "Cannot delete actor 'Kazakhstan'" in message
     assert "1 contribution: 2024-05-31 · Kazakhstan · UNDOF · Troops" in message
-    assert "mediation events (as participants): Almaty talks" in message
+    assert "1 mediation event (as participants): Almaty talks" in message
     assert schema.Actor.get_by_id(basics["kazakhstan"]).name == "Kazakhstan"
+
+
+def test_deleting_a_cited_source_names_the_citing_records_of_every_type(basics):
+    source = create_record("sources", {"title": "Kazakhstan seeks larger role"})
+    citation = {"source": source, "locator": "para. 15", "quote": ""}
+    create_record("mediation-events", {"title": "Almaty talks", "start_date": "2024-05-10"},
+                  links={"citations": [citation]})
+    update_record("missions", basics["undof"], {}, links={"citations": [citation]})
+    with pytest.raises(StillReferenced) as refused:
+        delete_record("sources", source)
+    message = str(refused.value)
+    assert "still used by 2 citations:" in message
+    assert "Almaty talks (mediation event)" in message and "UNDOF (mission)" in message
+    assert schema.Source.select().where(schema.Source.id == source).exists()
 
 
 def test_natural_key_duplicate_is_refused_by_service_and_database(basics):
