@@ -41,18 +41,27 @@ def _arrange(view: RecordTableView, model: RecordTableModel, scenario: str) -> N
     QApplication.processEvents()
 
 
-def _painted(view_class: type[RecordTableView], model: RecordTableModel, scenario: str, qtbot) -> QImage:
+def _painted(view_class: type[RecordTableView], model: RecordTableModel, scenario: str, qtbot) -> list[QImage]:
+    """The view's first paint and a second one (RecordTableView draws a text directly when it first sees it,
+    and from its laid-out glyphs afterwards)."""
     view = view_class()
     qtbot.addWidget(view)
+    view.setUpdatesEnabled(False)  # no paint before the first grab
     _arrange(view, model, scenario)
-    image = view.viewport().grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+    view.setUpdatesEnabled(True)
+    images = [view.viewport().grab().toImage().convertToFormat(QImage.Format.Format_RGB32) for _ in range(2)]
     view.close()
-    return image
+    return images
 
 
-def _differing_pixels(first: QImage, second: QImage) -> int:
-    assert first.size() == second.size()
-    return sum(first.pixel(x, y) != second.pixel(x, y) for y in range(first.height()) for x in range(first.width()))
+def _differing_pixels(ours: list[QImage], reference: list[QImage]) -> list[int]:
+    """For each paint: how many pixels differ from Qt's paint."""
+    counts = []
+    for first, second in zip(ours, reference, strict=True):
+        assert first.size() == second.size()
+        counts.append(sum(first.pixel(x, y) != second.pixel(x, y)
+                          for y in range(first.height()) for x in range(first.width())))
+    return counts
 
 
 @pytest.mark.parametrize("scenario", ["focused", "unfocused", "elided", "scrolled and rearranged"])
@@ -61,7 +70,7 @@ def test_rows_look_exactly_as_qt_paints_them(seeded_db, qtbot, scenario):
     model = RecordTableModel("actors", background=False)
     ours = _painted(RecordTableView, model, scenario, qtbot)
     reference = _painted(QtPainted, model, scenario, qtbot)
-    assert _differing_pixels(ours, reference) == 0
+    assert _differing_pixels(ours, reference) == [0, 0]
 
 
 def test_a_row_deleted_meanwhile_reads_deleted(seeded_db, qtbot):
@@ -74,4 +83,4 @@ def test_a_row_deleted_meanwhile_reads_deleted(seeded_db, qtbot):
     reference = _painted(QtPainted, model, "at the end", qtbot)
     assert model.row_texts(last)[0] == "(deleted)"
     assert model.data(model.index(last, 0)) == "(deleted)"
-    assert _differing_pixels(ours, reference) == 0
+    assert _differing_pixels(ours, reference) == [0, 0]
