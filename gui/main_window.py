@@ -8,7 +8,6 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from peewee import PeeweeException
 from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
@@ -40,7 +39,7 @@ from gui.undo import ChangeSetCommand, undo_actions, undo_notifier
 from models import __version__, schema, services
 from models.changes import Change
 from models.db import DatabaseUnavailable, backup_database, describe_target, is_url, open_database
-from models.dialect import first_line, is_sqlite
+from models.dialect import READ_ERRORS, first_line, is_sqlite
 from models.queries import RecordQuery, columns
 from models.records import RECORD_TYPES, record_type
 from models.seeding import SeedError, seed_database
@@ -51,9 +50,6 @@ RECENT_LIMIT = 8
 SEARCH_DELAY_MS = 250
 MAX_DEFAULT_COLUMN_WIDTH = 320
 # What reading the table may raise when the database went away (a dead server, a vanished file).
-READ_ERRORS = (DatabaseUnavailable, PeeweeException)
-
-
 class MainWindow(QMainWindow):
     """Open with the database the models are bound to (`target` names it for the title and recent list)."""
 

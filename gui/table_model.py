@@ -27,6 +27,7 @@ from PySide6.QtCore import (
 
 from gui.tasks import BackgroundTask
 from models.dates import humanise
+from models.dialect import READ_ERRORS, first_line
 from models.progress import Progress
 from models.queries import Column, RecordQuery
 from models.records import record_type
@@ -40,6 +41,7 @@ HORIZONTAL = Qt.Orientation.Horizontal
 LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
 RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 DELETED = "(deleted)"  # the first cell of a row deleted since the view's ids were read
+UNREAD = "(not read)"  # the first cell of a row the database would not give (the status bar says why)
 
 
 class RecordTableModel(QAbstractTableModel):
@@ -146,6 +148,7 @@ class RecordTableModel(QAbstractTableModel):
         self._header_tips = [c.spec.help if c.spec is not None and c.spec.help else c.label for c in self._columns]
         self._names = ["id", "version", *(c.name for c in self._columns if c.spec is not None)]
         self._formats = [_text_format(c) for c in self._columns]
+        self._unread: Entry = ((), (UNREAD, *[None] * (len(self._columns) - 1)))
         # Freeing a million ids takes the GUI thread ~4 ms (the pages go back to the system): the old list is
         # handed to the next background read instead, which releases it after the new rows are painted.
         self._retired.append(self._ids)
@@ -258,7 +261,7 @@ class RecordTableModel(QAbstractTableModel):
     def record(self, row: int) -> dict[str, Any] | None:
         """The display row (values by field name, plus id and version); None if deleted meanwhile."""
         entry = self._entry(row)
-        return dict(zip(self._names, entry[0], strict=True)) if entry is not None else None
+        return dict(zip(self._names, entry[0], strict=True)) if entry is not None and entry[0] else None
 
     def row_texts(self, row: int) -> tuple[str | None, ...]:
         """The text shown in each column of `row` (None: an empty cell), as data() gives it for DisplayRole."""
@@ -285,7 +288,14 @@ class RecordTableModel(QAbstractTableModel):
 
     def _fetch_block(self, block: int) -> list[Entry | None]:
         ids = list(self._ids[block * self.BLOCK:(block + 1) * self.BLOCK])
-        found = {values[0]: values for values in self._query.display_rows(ids)}
+        try:
+            found = {values[0]: values for values in self._query.display_rows(ids)}
+        except READ_ERRORS as exc:
+            # Blocks are read while the view paints, where an exception would only reach the console: the rows
+            # show as unread until the view is read again, and `failed` tells the window why.
+            self._cache[block] = [self._unread] * len(ids)
+            self.failed.emit(first_line(exc))
+            return self._cache[block]
         self._store(block, [found.get(record_id) for record_id in ids])  # None: deleted since the ids were read
         return self._cache[block]
 

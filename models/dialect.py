@@ -21,6 +21,7 @@ from peewee import (
     InterfaceError,
     Model,
     OperationalError,
+    PeeweeException,
     PostgresqlDatabase,
     SqliteDatabase,
 )
@@ -34,6 +35,10 @@ T = TypeVar("T")
 
 class DatabaseUnavailable(Exception):
     """The database cannot be opened, created or reached; the message says why in plain words."""
+
+
+# What a read of the database may raise that is nobody's mistake in the data: shown to the user, never a traceback.
+READ_ERRORS = (DatabaseUnavailable, PeeweeException)
 
 
 class ConnectionLost(DatabaseUnavailable):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from peewee import OperationalError
 from PySide6.QtCore import Qt
 
 from gui.table_model import RecordTableModel
@@ -148,3 +149,22 @@ def test_a_large_table_sorted_by_country_shows_its_first_rows_at_once(seeded_db,
         first_rows = [model.record_id(row) for row in range(model.rowCount())]
     assert first_rows == RecordQuery("contributions", sort_column="contributor").ids()[:RecordTableModel.BLOCK]
     assert model.rowCount() == RecordQuery("contributions").count()
+
+
+def test_rows_the_database_will_not_give_show_as_unread_and_the_model_says_why(seeded_db, qtbot, monkeypatch):
+    model = RecordTableModel("actors", background=False)  # 282 actors: the first block read, the rest not yet
+    last = model.rowCount() - 1
+
+    def unreadable(self, ids):
+        raise OperationalError("disk I/O error")
+
+    monkeypatch.setattr(RecordQuery, "display_rows", unreadable)
+    with qtbot.waitSignal(model.failed) as failure:
+        shown = model.data(model.index(last, 0))  # as a paint reaches it: no exception may escape
+    assert failure.args == ["disk I/O error"]
+    assert shown == "(not read)" and model.row_texts(last)[0] == "(not read)"
+    assert model.record(last) is None
+    assert model.data(model.index(0, model.column_index("name"))) == "Aruba"  # read before: still shown
+    monkeypatch.undo()
+    model.reload()
+    assert model.record(last)["name"]
