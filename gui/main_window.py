@@ -49,7 +49,8 @@ DEFAULT_SIZE = (1280, 800)
 RECENT_LIMIT = 8
 SEARCH_DELAY_MS = 250
 MAX_DEFAULT_COLUMN_WIDTH = 320
-# What reading the table may raise when the database went away (a dead server, a vanished file).
+
+
 class MainWindow(QMainWindow):
     """Open with the database the models are bound to (`target` names it for the title and recent list)."""
 
