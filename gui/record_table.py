@@ -46,8 +46,9 @@ class RecordTableView(QTableView):
     def paintEvent(self, event: QPaintEvent) -> None:
         model = self.model()
         # Right-to-left layouts, hidden rows and dashed grids are left to QTableView: PaxDesk's window has none.
+        # So is a header that has not caught up with the model's columns yet.
         if not isinstance(model, RecordTableModel) or self.isRightToLeft() or self.verticalHeader().sectionsHidden() \
-                or self.gridStyle() != Qt.PenStyle.SolidLine:
+                or self.gridStyle() != Qt.PenStyle.SolidLine or self.horizontalHeader().count() != model.columnCount():
             super().paintEvent(event)
             return
         painter = QPainter(self.viewport())

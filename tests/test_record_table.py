@@ -33,6 +33,9 @@ def _arrange(view: RecordTableView, model: RecordTableModel, scenario: str) -> N
         view.horizontalHeader().hideSection(2)
         view.scrollTo(model.index(40, model.columnCount() - 1))
         view.selectRow(44)
+    elif scenario == "switched to another record type":  # other columns, other texts, the same view
+        model.set_record_type("missions")
+        view.selectRow(1)
     elif scenario == "at the end":
         view.scrollToBottom()
     if scenario == "focused":
@@ -64,7 +67,8 @@ def _differing_pixels(ours: list[QImage], reference: list[QImage]) -> list[int]:
     return counts
 
 
-@pytest.mark.parametrize("scenario", ["focused", "unfocused", "elided", "scrolled and rearranged"])
+@pytest.mark.parametrize("scenario", ["focused", "unfocused", "elided", "scrolled and rearranged",
+                                      "switched to another record type"])
 def test_rows_look_exactly_as_qt_paints_them(seeded_db, qtbot, scenario):
     create_application()  # PaxDesk's style, palette, fonts and style sheet
     model = RecordTableModel("actors", background=False)
