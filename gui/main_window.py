@@ -798,7 +798,9 @@ class MainWindow(QMainWindow):
         query = self.model.query
         filtered = bool(query.search or query.filters)
         if not self.model.is_complete:
-            text = f"{shown:,}+ {spec.label.lower()}, counting…"
+            # A large view reading its new search, filter or sort still shows the rows of the previous one.
+            text = f"{shown:,}+ {spec.label.lower()}, counting…" if self.model.is_current else \
+                f"Reading {spec.label.lower()}…"
         elif filtered and self.sidebar.count(self._key) is not None:
             text = f"{shown:,} of {self.sidebar.count(self._key):,} {spec.label.lower()}"
         else:

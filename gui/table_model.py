@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from array import array
 from collections import OrderedDict
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -27,7 +28,7 @@ from PySide6.QtCore import (
 
 from gui.tasks import BackgroundTask
 from models.dates import humanise
-from models.dialect import READ_ERRORS, first_line
+from models.dialect import READ_ERRORS, TooSlow, first_line, time_limit
 from models.progress import Progress
 from models.queries import Column, RecordQuery
 from models.records import record_type
@@ -53,11 +54,16 @@ class RecordTableModel(QAbstractTableModel):
     BLOCK = 50  # rows per fetch: about two screenfuls
     CACHE_BLOCKS = 160  # at most 8,000 display rows in memory
     ID_READ_DELAY_MS = 30
+    # A new search, filter or sort whose first rows take longer than this to read (they may need every row: a
+    # million contributions sorted by total take ~130 ms) is read in the background, the window showing the rows
+    # of the previous one meanwhile.
+    FIRST_BLOCK_TIME_LIMIT_S = 0.04
 
     def __init__(self, key: str = "mediation-events", parent: QObject | None = None, *, background: bool = True):
         super().__init__(parent)
         self._background = background
         self._query = RecordQuery(key)
+        self._shown: RecordQuery | None = None  # the query whose rows are shown (the newest one's may be coming)
         self._columns: list[Column] = self._query.columns
         self._alignment: list[int] = []
         self._header_texts: list[str] = []
@@ -69,7 +75,7 @@ class RecordTableModel(QAbstractTableModel):
         self._complete = True
         self._task: BackgroundTask | None = None
         self._id_timer = QTimer(self, singleShot=True, interval=self.ID_READ_DELAY_MS)
-        self._id_timer.timeout.connect(self._start_id_task)
+        self._id_timer.timeout.connect(self._read_ids)
         self._finished_tasks: list[BackgroundTask] = []
         self._retired: list[array] = []  # id lists of earlier views, released off the GUI thread
         self.reload()
@@ -92,6 +98,11 @@ class RecordTableModel(QAbstractTableModel):
     def is_complete(self) -> bool:
         """True once every id of the view is known (small tables are complete at once)."""
         return self._complete
+
+    @property
+    def is_current(self) -> bool:
+        """False while the view still shows the rows of its previous search, filter or sort (see reload)."""
+        return self._shown is self._query
 
     def column_index(self, name: str) -> int:
         return next(i for i, column in enumerate(self._columns) if column.name == name)
@@ -137,11 +148,27 @@ class RecordTableModel(QAbstractTableModel):
     # --- loading ----------------------------------------------------------------------------------
     @Slot()
     def reload(self) -> None:
-        """Read the view again: the first block now, the rest of the ids in the background."""
+        """Read the view again: the first block now, the rest of the ids in the background. A new search, filter
+        or sort whose first block is slow to read is read in the background too, showing the rows of the previous
+        one until then."""
         self.cancel_loading()
         query = self._query
-        first = query.display_page(0, self.BLOCK)
+        if self._background and self._shown is not None and self._shown.key == query.key:
+            try:
+                with time_limit(self.FIRST_BLOCK_TIME_LIMIT_S):
+                    first = query.display_page(0, self.BLOCK)
+            except TooSlow:
+                self._complete = False
+                block = self.BLOCK  # the work must not hold the model (see _start_task)
+                self._start_task(lambda progress: query.display_page(0, block), self._first_block_read)
+                return
+        else:
+            first = query.display_page(0, self.BLOCK)
+        self._show(query, first)
+
+    def _show(self, query: RecordQuery, first: list[tuple]) -> None:
         self.beginResetModel()
+        self._shown = query
         self._columns = query.columns
         self._alignment = [RIGHT if c.spec is None or c.spec.kind in NUMERIC else LEFT for c in self._columns]
         self._header_texts = [c.label for c in self._columns]
@@ -173,12 +200,7 @@ class RecordTableModel(QAbstractTableModel):
             self._retired.clear()
 
     @Slot()
-    def _start_id_task(self) -> None:
-        # Tasks that ended at an earlier reload have long left their worker thread: release them here, never
-        # from their own signals (deleting a task from its signal can free it while its thread still runs).
-        for old in self._finished_tasks:
-            old.setParent(None)
-        self._finished_tasks.clear()
+    def _read_ids(self) -> None:
         query = self._query
         retired, self._retired = self._retired, []
 
@@ -188,10 +210,19 @@ class RecordTableModel(QAbstractTableModel):
             progress.check()  # a newer view took over: its result is not wanted
             return ids
 
-        # Bound slots, not lambdas: a lambda holding the model would keep it alive through its own child task.
+        self._start_task(work, self._ids_read)
+
+    def _start_task(self, work: Callable[[Progress], Any], on_finished: Callable[[Any], None]) -> None:
+        # Tasks that ended at an earlier reload have long left their worker thread: release them here, never
+        # from their own signals (deleting a task from its signal can free it while its thread still runs).
+        for old in self._finished_tasks:
+            old.setParent(None)
+        self._finished_tasks.clear()
+        # Bound slots, not lambdas, and work that does not hold the model: either would keep the model alive
+        # through its own child task.
         task = BackgroundTask(work, self)
-        task.finished.connect(self._ids_read)
-        task.failed.connect(self._id_read_failed)
+        task.finished.connect(on_finished)
+        task.failed.connect(self._read_failed)
         for signal in (task.finished, task.failed, task.cancelled):
             signal.connect(self._task_ended)
         self._task = task
@@ -202,20 +233,26 @@ class RecordTableModel(QAbstractTableModel):
         self._finished_tasks.append(self.sender())
 
     @Slot(object)
-    def _ids_read(self, ids: array) -> None:
+    def _first_block_read(self, first: list[tuple]) -> None:
         if self.sender() is self._task:  # else a newer search, filter or sort took over meanwhile
+            self._task = None
+            self._show(self._query, first)
+
+    @Slot(object)
+    def _ids_read(self, ids: array) -> None:
+        if self.sender() is self._task:
             self._take_ids(ids)
 
     @Slot(str)
-    def _id_read_failed(self, message: str) -> None:
-        if self.sender() is self._task:
+    def _read_failed(self, message: str) -> None:
+        if self.sender() is self._task:  # the rows shown stay; the window says why nothing newer came
             self._task = None
             self._complete = True
             self.failed.emit(message)
             self.loaded.emit()
 
     def cancel_loading(self) -> None:
-        """Stop reading ids in the background (a new view, a new database, the window closing)."""
+        """Stop reading in the background (a new view, a new database, the window closing)."""
         self._id_timer.stop()
         if self._task is not None:
             self._task.cancel()
@@ -238,7 +275,8 @@ class RecordTableModel(QAbstractTableModel):
         self.loaded.emit()
 
     def wait_until_loaded(self, timeout_ms: int = 60_000) -> bool:
-        """Block (processing events) until the row count is final; for the command line and tests."""
+        """Block (processing events) until the rows of the newest search, filter and sort are shown and their
+        count is final; for the command line and tests."""
         from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QThread
 
         deadline = QDeadlineTimer(timeout_ms)

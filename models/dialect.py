@@ -59,6 +59,32 @@ def current() -> Database:
     return schema.database.obj
 
 
+class TooSlow(Exception):
+    """A read gave up at the time limit it was given (see time_limit)."""
+
+
+@contextmanager
+def time_limit(seconds: float, check_every: int = 1000) -> Iterator[None]:
+    """Interrupt the SQLite statements run inside once `seconds` have passed: they raise TooSlow, and the caller
+    can finish the read elsewhere (the GUI thread must not wait on a scan of a million rows). SQLite asks every
+    `check_every` virtual-machine steps. Other engines run without a limit."""
+    db = current()
+    if not is_sqlite(db):
+        yield
+        return
+    connection = db.connection()
+    deadline = time.perf_counter() + seconds
+    connection.set_progress_handler(lambda: time.perf_counter() > deadline, check_every)
+    try:
+        yield
+    except OperationalError as exc:
+        if "interrupted" not in str(exc):
+            raise
+        raise TooSlow(f"gave up after {seconds:g} s") from None
+    finally:
+        connection.set_progress_handler(None, check_every)
+
+
 def is_sqlite(db: Database | None = None) -> bool:
     return isinstance(db or current(), SqliteDatabase)
 

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QMessageBox
 import main
 from gui.app import create_application
 from gui.main_window import MainWindow
+from gui.table_model import RecordTableModel
 from models import schema, services
 from models.changes import latest_change_set_id
 from models.dialect import ConnectionLost
@@ -115,6 +116,20 @@ def test_a_column_filter_narrows_the_rows_and_the_status_bar_says_so(window, qtb
     assert window.filter_label.text() == "Filter: Title contains “second”"
     window.clear_filters_action.trigger()
     assert window.model.rowCount() == total and window.filter_label.text() == "No filter"
+
+
+def test_a_slow_search_leaves_the_rows_on_screen_while_it_is_read(window, qtbot, monkeypatch):
+    show(window, qtbot, "actors")
+    assert window.model.wait_until_loaded()
+    # The 282 seeded actors stand for a million: no new search is read within the time the GUI thread gives it.
+    monkeypatch.setattr(RecordTableModel, "FIRST_BLOCK_TIME_LIMIT_S", -1.0)
+    window.search_box.setText("Kazakhstan")
+    with qtbot.waitSignal(window.model.loaded, timeout=5000):
+        qtbot.keyClick(window.search_box, Qt.Key.Key_Return)
+        assert window.count_label.text() == "Reading actors…"  # the search is read off the GUI thread
+        assert window.model.rowCount() == 282
+    assert "Kazakhstan" in column_texts(window, "name")
+    assert window.count_label.text() == f"{window.model.rowCount()} of 282 actors"
 
 
 def _select(window: MainWindow, qtbot, key: str, search: str) -> int:

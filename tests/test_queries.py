@@ -1,6 +1,10 @@
 """Read-side queries: search, per-column filters and sorting in SQL, display-ready rows."""
 
-from models.dialect import is_sqlite
+import time
+
+import pytest
+
+from models.dialect import TooSlow, is_sqlite, time_limit
 from models.queries import RecordQuery, choices
 from models.schema import Actor, Mission, database
 from models.services import create_record
@@ -117,3 +121,16 @@ def test_first_page_sorted_by_country_does_not_sort_the_whole_table(seeded_db):
         sql, params = query.ids_statement()
         plan = " ".join(str(row) for row in database.execute_sql(f"EXPLAIN QUERY PLAN {sql} LIMIT 50", params))
         assert "TEMP B-TREE" not in plan
+
+
+@pytest.mark.sqlite_only
+def test_a_read_past_its_time_limit_gives_up_and_the_connection_goes_on(db):
+    endless = ("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 100000000) "
+               "SELECT count(*) FROM n")
+    started = time.perf_counter()
+    with pytest.raises(TooSlow), time_limit(0.05):
+        db.execute_sql(endless).fetchone()
+    assert time.perf_counter() - started < 2  # the hundred million steps were not all taken
+    with time_limit(5):
+        assert db.execute_sql("SELECT count(*) FROM actor").fetchone()[0] == 0
+    assert db.execute_sql("SELECT 1").fetchone()[0] == 1  # no limit left behind

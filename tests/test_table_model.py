@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 
 import pytest
 from peewee import OperationalError
@@ -10,6 +11,7 @@ from PySide6.QtCore import Qt
 
 from gui.table_model import RecordTableModel
 from models import schema
+from models.dialect import TooSlow
 from models.queries import RecordQuery
 from models.records import RECORD_TYPES
 from models.services import delete_record
@@ -168,3 +170,55 @@ def test_rows_the_database_will_not_give_show_as_unread_and_the_model_says_why(s
     monkeypatch.undo()
     model.reload()
     assert model.record(last)["name"]
+
+
+@pytest.fixture
+def large_view(seeded_db, qtbot, monkeypatch):
+    """The seeded 282 actors, standing for a million: no new search, filter or sort is read within the time the
+    GUI thread gives it."""
+    model = RecordTableModel("actors")
+    assert model.wait_until_loaded() and model.rowCount() == 282
+    monkeypatch.setattr(RecordTableModel, "FIRST_BLOCK_TIME_LIMIT_S", -1.0)
+    return model
+
+
+def test_a_slow_search_is_read_in_the_background_while_the_rows_shown_stay(large_view):
+    model = large_view
+    shown = texts(model, "name")
+    model.set_search("Kazakhstan")
+    assert not model.is_current and not model.is_complete
+    assert texts(model, "name") == shown  # the window goes on showing the rows it has
+    assert model.wait_until_loaded() and model.is_current
+    assert "Kazakhstan" in texts(model, "name") and model.rowCount() < 10
+
+
+def test_a_newer_search_supersedes_one_still_being_read(large_view):
+    model = large_view
+    model.set_search("Kazakhstan")
+    model.sort(model.column_index("name"), Qt.SortOrder.DescendingOrder)
+    model.set_search("Armenia")
+    assert model.wait_until_loaded() and model.is_current
+    assert "Armenia" in texts(model, "name") and "Kazakhstan" not in texts(model, "name")
+    assert model.sort_section() == (model.column_index("name"), Qt.SortOrder.DescendingOrder)
+
+
+def test_a_search_the_database_will_not_answer_keeps_the_rows_and_says_why(large_view, qtbot, monkeypatch):
+    model = large_view
+    shown = texts(model, "name")
+
+    def unreadable(self, offset, limit):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(RecordQuery, "display_page", unreadable)
+    monkeypatch.setattr("gui.table_model.time_limit", lambda seconds: _too_slow())
+    with qtbot.waitSignal(model.failed) as failure:
+        model.set_search("Kazakhstan")
+    assert failure.args == ["database is locked"]
+    assert model.is_complete and not model.is_current
+    assert texts(model, "name") == shown
+
+
+@contextmanager
+def _too_slow():
+    raise TooSlow("gave up")
+    yield
