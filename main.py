@@ -273,6 +273,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         fail("interrupted")
         return EXIT_UNUSABLE
+    except BrokenPipeError:
+        # The reader of the output went away (`paxdesk import … --json | head`): the work is done, and nothing
+        # is left to say. Pointing stdout at nothing keeps Python's flush at exit from printing a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_UNUSABLE
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import openpyxl
@@ -151,3 +153,19 @@ def test_a_dry_run_into_a_missing_database_creates_nothing(tmp_path, capsys):
     result = json.loads(out)
     assert code == 0 and (result["inserted"], result["dry_run"], result["written"]) == (3, True, False)
     assert not target.exists()
+
+
+def test_output_cut_short_by_its_reader_ends_without_a_traceback(seeded_file, tmp_path):
+    path = un_file(tmp_path / "january.xlsx", GOOD)
+    open_database(seeded_file)
+    before = schema.Contribution.select().count()
+    schema.database.close()
+    process = subprocess.Popen([sys.executable, "main.py", "import", str(path), "--db", str(seeded_file), "--json"],
+                               cwd=Path(main.__file__).parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # the reader went away before the summary came, as with `| head -c 0`
+    errors = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 2
+    assert "Traceback" not in errors and "BrokenPipeError" not in errors
+    schema.database.close()
+    open_database(seeded_file)
+    assert schema.Contribution.select().count() == before + len(GOOD)  # the import itself went through
