@@ -3,9 +3,10 @@ table of 1,000,000 contributions.
 
 Measures, in one process on one synthetic database file: the time from opening the table until its first rows are
 painted, the time to paint the same rows again, the time until the last row is painted after a jump to the end,
-and the time until a text filter (contributing country contains 'kaz') shows its first rows; then the process's
-peak memory. "Painted" means the view's first paint after the change has ended (the event loop paints the shown
-window; offscreen, into its backing store). Prints each median, the QSqlQueryModel
+the time until a text filter (contributing country contains 'kaz') shows its first rows, and for a sort by a
+column without an index (total) both the time until its first rows are painted and the time the GUI thread is
+held; then the process's peak memory. "Painted" means the view's first paint after the change has ended (the
+event loop paints the shown window; offscreen, into its backing store). Prints each median, the QSqlQueryModel
 baseline measured in the same run and the ratio.
 
     QT_QPA_PLATFORM=offscreen python benchmarks/bench_table_model.py [--rows 1000000] [--runs 3]
@@ -36,7 +37,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from PySide6.QtCore import QEvent, QObject  # noqa: E402
+from PySide6.QtCore import QEvent, QObject, Qt  # noqa: E402
 from PySide6.QtSql import QSqlDatabase, QSqlQueryModel  # noqa: E402
 from PySide6.QtWidgets import QApplication, QTableView  # noqa: E402
 
@@ -44,6 +45,7 @@ from models.db import open_database  # noqa: E402
 
 PERSONNEL_TYPES = ("Troops", "Staff Officer", "Experts on Mission", "Individual Police", "Formed Police Units")
 MISSION_COUNT = 40
+TOP_TOTAL = 840  # the largest female + male count the generator makes (40 + 800)
 ROW_HEIGHT = 30
 BASELINE_SELECT = (
     "SELECT c.id, c.reporting_date, a.name, m.acronym, c.mission_note, c.personnel_type, c.female_count, "
@@ -196,6 +198,7 @@ class Ours:
         self._model_class = RecordTableModel
         self._view_class = RecordTableView
         self.repaints: list[float] = []
+        self.held: list[float] = []
 
     def first_rows(self) -> float:
         view = _new_view(self._view_class)
@@ -240,6 +243,26 @@ class Ours:
         view.close()
         return elapsed
 
+    def sort(self) -> float:
+        """Sort by total (no index: every row is read): until the largest totals are painted; the time the GUI
+        thread was held goes to `held`."""
+        view = _new_view(self._view_class)
+        model = self._model_class("contributions")
+        view.setModel(model)
+        _painted(view)
+        model.wait_until_loaded()
+        started = time.perf_counter()
+        model.sort(model.column_index("total_count"), Qt.SortOrder.DescendingOrder)
+        self.held.append(time.perf_counter() - started)
+        while not model.is_current:  # read in the background: the window keeps answering meanwhile
+            QApplication.processEvents()
+        _painted(view)
+        elapsed = time.perf_counter() - started
+        assert model.record(0)["total_count"] == TOP_TOTAL
+        model.wait_until_loaded()
+        view.close()
+        return elapsed
+
 
 class Baseline:
     """QSqlQueryModel in a QTableView: what a generic SQLite browser built on Qt shows."""
@@ -248,6 +271,7 @@ class Baseline:
 
     def __init__(self, path: Path) -> None:
         self.repaints: list[float] = []
+        self.held: list[float] = []
         self.database = QSqlDatabase.addDatabase("QSQLITE", "bench")
         self.database.setDatabaseName(str(path))
         if not self.database.open():
@@ -295,6 +319,21 @@ class Baseline:
         view.close()
         return elapsed
 
+    def sort(self) -> float:
+        view = _new_view(QTableView)
+        model = QSqlQueryModel()
+        model.setQuery(f"{BASELINE_SELECT} ORDER BY c.id", self.database)
+        view.setModel(model)
+        _painted(view)
+        started = time.perf_counter()
+        model.setQuery(f"{BASELINE_SELECT} ORDER BY c.total_count DESC", self.database)
+        self.held.append(time.perf_counter() - started)
+        _painted(view)
+        elapsed = time.perf_counter() - started
+        assert model.data(model.index(0, 8)) == TOP_TOTAL
+        view.close()
+        return elapsed
+
 
 def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
@@ -319,11 +358,12 @@ def main(argv: list[str] | None = None) -> int:
     for side in (ours, baseline):
         side.first_rows()
         side.filter()
+    ours.sort()
     # First rows and filter read a screenful on both sides. By default runs alternate, so that both meet the same
     # load from the rest of the machine; each side then starts with the processor caches the other one left,
     # which costs PaxDesk's Python more than Qt's C++ (--order blocks runs each side's runs together instead).
-    # The jump to the last row is ours first, so that the peak memory read after it is ours alone
-    # (QSqlQueryModel keeps every row it reads).
+    # The sorts and jumps to the last row, which read every row, are ours first, so that the peak memory read
+    # after them is ours alone (QSqlQueryModel keeps every row it reads, and sorts in memory).
     samples: dict[str, dict[str, list[float]]] = {"ours": {}, "base": {}}
     sides = (("ours", ours), ("base", baseline))
     for name in ("first_rows", "filter"):
@@ -334,15 +374,20 @@ def main(argv: list[str] | None = None) -> int:
         for label, side in order:
             samples[label].setdefault(name, []).append(getattr(side, name)())
     samples["ours"]["repaint"], samples["base"]["repaint"] = ours.repaints[-args.runs:], baseline.repaints[-args.runs:]
+    samples["ours"]["sort"] = [ours.sort() for _ in range(args.runs)]
     samples["ours"]["last_row"] = [ours.last_row() for _ in range(args.runs)]
     our_peak = peak_memory_mb()
+    samples["base"]["sort"] = [baseline.sort() for _ in range(args.runs)]
+    samples["ours"]["sort_held"], samples["base"]["sort_held"] = ours.held[-args.runs:], baseline.held[-args.runs:]
     samples["base"]["last_row"] = [baseline.last_row() for _ in range(args.runs)]
     figures = {name: statistics.median(values) * 1000 for name, values in samples["ours"].items()}
     base = {name: statistics.median(values) * 1000 for name, values in samples["base"].items()}
 
     titles = {"first_rows": "first rows painted", "repaint": "the same rows painted again",
               "last_row": "jump to last row, painted",
-              "filter": "filter 'kaz' on contributing country, first rows painted"}
+              "filter": "filter 'kaz' on contributing country, first rows painted",
+              "sort": "sort by total (no index), first rows painted",
+              "sort_held": "sort by total (no index), GUI thread held"}
     width = max(len(t) for t in titles.values())
     print(f"{'':{width}}  {'ours':>10}  {'baseline':>10}  {'ours/baseline':>13}")
     for name, title in titles.items():

@@ -22,9 +22,10 @@ SQLITE_PRAGMAS = {
     # Another PaxDesk window may hold the write lock for a moment; wait rather than fail.
     "busy_timeout": 10_000,
     "synchronous": "normal",
-    # 64 MB of page cache instead of SQLite's 2 MB: large imports and sorted views of a million rows keep
-    # their indexes in memory.
-    "cache_size": -65_536,
+    # 16 MB of page cache instead of SQLite's 2 MB: a 100,000-row import keeps its indexes in memory. Every
+    # connection (the window's, each worker's) holds its own, so more costs memory: at 64 MB a window on a million
+    # contributions passed 300 MB after a few sorts, and the import was no faster (benchmarks/).
+    "cache_size": -16_384,
 }
 
 # version reached → function that upgrades the schema from the version before it.
