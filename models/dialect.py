@@ -65,12 +65,22 @@ class TooSlow(Exception):
 
 @contextmanager
 def time_limit(seconds: float, check_every: int = 1000) -> Iterator[None]:
-    """Interrupt the SQLite statements run inside once `seconds` have passed: they raise TooSlow, and the caller
-    can finish the read elsewhere (the GUI thread must not wait on a scan of a million rows). SQLite asks every
-    `check_every` virtual-machine steps. Other engines run without a limit."""
+    """Interrupt the reads run inside once `seconds` have passed: they raise TooSlow, and the caller can finish the
+    read elsewhere (the GUI thread must not wait on a scan of a million rows). SQLite asks every `check_every`
+    virtual-machine steps; PostgreSQL runs the reads in a transaction with a statement timeout."""
     db = current()
-    if not is_sqlite(db):
-        yield
+    if is_postgres(db):
+        if db.in_transaction():  # SET LOCAL would outlive the reads, to the end of the caller's transaction
+            yield
+            return
+        try:
+            with db.atomic():  # SET LOCAL lasts as long as the transaction; a timeout rolls it back
+                db.execute_sql(f"SET LOCAL statement_timeout = {max(1, round(seconds * 1000))}")
+                yield
+        except OperationalError as exc:
+            if "statement timeout" not in str(exc):
+                raise
+            raise TooSlow(f"gave up after {seconds:g} s") from None
         return
     connection = db.connection()
     deadline = time.perf_counter() + seconds
