@@ -376,13 +376,11 @@ class RecordTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self._columns)
 
     def data(self, index: Index, role: int = DISPLAY) -> Any:
-        # Called thousands of times per paint: integer role tests first, texts prepared per block.
         if role == DISPLAY or role == TOOLTIP:
             column = index.column()
-            entry = self._entry(index.row()) if 0 <= column < len(self._columns) else None
-            if entry is None:
-                return DELETED if role == DISPLAY and column == 0 and index.isValid() else None
-            text = entry[1][column]
+            if not 0 <= column < len(self._columns):
+                return None
+            text = self.row_texts(index.row())[column]  # deleted and unread rows read as row_texts says
             if role == TOOLTIP:
                 return text if text is not None and len(text) > 40 else None
             return text
