@@ -274,9 +274,10 @@ def main(argv: list[str] | None = None) -> int:
         fail("interrupted")
         return EXIT_UNUSABLE
     except BrokenPipeError:
-        # The reader of the output went away (`paxdesk import … --json | head`): the work is done, and nothing
-        # is left to say. Pointing stdout at nothing keeps Python's flush at exit from printing a traceback.
+        # The reader of the output went away (`paxdesk import … --json | head`): the work is done, only its report
+        # is lost. Pointing stdout at nothing keeps Python's flush at exit from printing a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        fail("the output was closed before all of it was written")
         return EXIT_UNUSABLE
 
 

@@ -166,6 +166,7 @@ def test_output_cut_short_by_its_reader_ends_without_a_traceback(seeded_file, tm
     errors = process.stderr.read().decode()
     assert process.wait(timeout=120) == 2
     assert "Traceback" not in errors and "BrokenPipeError" not in errors
+    assert errors.strip() == "paxdesk: the output was closed before all of it was written"
     schema.database.close()
     open_database(seeded_file)
     assert schema.Contribution.select().count() == before + len(GOOD)  # the import itself went through
