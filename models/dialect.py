@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import peewee
 from peewee import (
     Database,
     DatabaseError,
@@ -57,6 +58,14 @@ class TransactionFailed(Exception):
 def current() -> Database:
     """The database the models are bound to."""
     return schema.database.obj
+
+
+def fetch_all(sql: str, params: list) -> list[tuple]:
+    """All rows of a read statement. Peewee turns the driver's errors into its own only while a statement starts;
+    SQLite reports what it meets after the first row (a time limit's interruption, a damaged page) while the rows
+    are fetched, so the fetch is translated too: callers catch Peewee's errors, never the driver's."""
+    with peewee.__exception_wrapper__:
+        return current().execute_sql(sql, params).fetchall()
 
 
 class TooSlow(Exception):

@@ -19,7 +19,7 @@ from peewee import JOIN, SQL, Expression, Model, fn
 
 from models.codes import code_list
 from models.dates import humanise
-from models.dialect import is_sqlite
+from models.dialect import fetch_all, is_sqlite
 from models.records import FieldSpec, LinkSpec, RecordType, record_type
 from models.validation import fold
 
@@ -144,9 +144,6 @@ class RecordQuery:
                 _COMPILED.popitem(last=False)
         return compiled
 
-    def _execute(self, sql: str, params: list):
-        return self.model._meta.database.execute_sql(sql, params)
-
     def _sort_join(self) -> tuple[Column, Any] | None:
         """The ref column sorted by, and how to join it. A required reference is joined as an inner one: it
         always points at a record, and SQLite then walks the referenced names in index order instead of sorting
@@ -206,7 +203,7 @@ class RecordQuery:
 
     def ids(self) -> list[int]:
         sql, params = self.ids_statement()
-        return [row[0] for row in self._execute(sql, params)]
+        return [row[0] for row in fetch_all(sql, params)]
 
     def id_array(self) -> array:
         """The ordered ids as 8-byte integers, for views of any size. On SQLite the engine assembles the whole
@@ -215,8 +212,7 @@ class RecordQuery:
         if not is_sqlite():
             return array("q", self.ids())
         sql, params = self.ids_statement()
-        cursor = self._execute(f"SELECT group_concat(printf('%016x', id), '') FROM ({sql})", params)
-        text = cursor.fetchone()[0] or ""
+        text = fetch_all(f"SELECT group_concat(printf('%016x', id), '') FROM ({sql})", params)[0][0] or ""
         ids = array("q")
         ids.frombytes(bytes.fromhex(text))
         if sys.byteorder == "little":
@@ -230,7 +226,7 @@ class RecordQuery:
         if sorted_by is not None and sorted_by[1] is JOIN.LEFT_OUTER and self._walkable(sorted_by[0]):
             return self._page_by_optional_ref(sorted_by[0], offset, limit)
 
-        return self._convert(self._execute(*self.page_statement(offset, limit)).fetchall())
+        return self._convert(fetch_all(*self.page_statement(offset, limit)))
 
     def page_statement(self, offset: int, limit: int) -> tuple[str, list]:
         """The SQL and parameters of one page of display rows in view order (not used for sorts by an optional
@@ -274,11 +270,11 @@ class RecordQuery:
             if want <= 0:
                 break
             sql, params = self._compiled(f"segment {name}", build)
-            found = self._execute(f"{sql} LIMIT {int(want)} OFFSET {int(skip)}", params).fetchall()
+            found = fetch_all(f"{sql} LIMIT {int(want)} OFFSET {int(skip)}", params)
             if not found and skip:  # the page starts past this segment: skip what it holds
                 count_sql, count_params = self._compiled(
                     f"segment count {name}", lambda build=build: build().order_by().select(fn.COUNT(1)))
-                skip = max(0, skip - self._execute(count_sql, count_params).fetchone()[0])
+                skip = max(0, skip - fetch_all(count_sql, count_params)[0][0])
             else:
                 skip = 0
             rows += found
@@ -296,7 +292,7 @@ class RecordQuery:
             sql, params = query.where(self.model.id.in_(list(ids))).sql()
             assert params == list(ids), "the ids are the statement's only parameters"
             _ROWS_BY_IDS[cache_key] = sql
-        return self._convert(self._execute(sql, list(ids)).fetchall())
+        return self._convert(fetch_all(sql, list(ids)))
 
     def _convert(self, raw: list[tuple]) -> list[tuple]:
         """Stored values → shown values, in one pass: refs by name, codes by label, EDTF in words, exact dates

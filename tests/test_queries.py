@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from models.dialect import TooSlow, is_sqlite, time_limit
+from models.dialect import TooSlow, fetch_all, is_sqlite, time_limit
 from models.queries import RecordQuery, choices
 from models.schema import Actor, Mission, database
 from models.services import create_record
@@ -133,3 +133,12 @@ def test_a_read_past_its_time_limit_gives_up_and_the_connection_goes_on(db):
     with time_limit(5):
         assert db.execute_sql("SELECT count(*) FROM actor").fetchone()[0] == 0
     assert db.execute_sql("SELECT 1").fetchone()[0] == 1  # no limit left behind
+
+
+def test_a_time_limit_met_while_rows_are_fetched_gives_up_the_same_way(db):
+    # The first rows come at once and the limit strikes while the rest are stepped: SQLite reports that
+    # from the fetch, not from the start of the statement.
+    many = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 10000000) SELECT x FROM n"
+    with pytest.raises(TooSlow), time_limit(0.05):
+        fetch_all(many, [])
+    assert fetch_all("SELECT count(*) FROM actor", []) == [(0,)]
