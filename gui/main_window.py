@@ -452,6 +452,7 @@ class MainWindow(QMainWindow):
     @Slot(int, Qt.SortOrder)
     def _sort_changed(self, section: int, order: Qt.SortOrder) -> None:
         self._read(lambda: self.model.sort(section, order))
+        self._update_status()  # a slow sort is read in the background: say so until its rows come
 
     @Slot()
     def focus_search(self) -> None:

@@ -132,6 +132,17 @@ def test_a_slow_search_leaves_the_rows_on_screen_while_it_is_read(window, qtbot,
     assert window.count_label.text() == f"{window.model.rowCount()} of 282 actors"
 
 
+def test_a_slow_sort_says_it_is_reading_until_its_rows_come(window, qtbot, monkeypatch):
+    show(window, qtbot, "actors")
+    assert window.model.wait_until_loaded()
+    monkeypatch.setattr(RecordTableModel, "FIRST_BLOCK_TIME_LIMIT_S", -1.0)  # as for a million rows
+    with qtbot.waitSignal(window.model.loaded, timeout=5000):
+        click_header(window, qtbot, "name")
+        assert window.count_label.text() == "Reading actors…"
+    names = column_texts(window, "name")
+    assert names == sorted(names) and window.count_label.text() == "282 actors"
+
+
 def _select(window: MainWindow, qtbot, key: str, search: str) -> int:
     show(window, qtbot, key)
     with qtbot.waitSignal(window.model.modelReset, timeout=3000):
