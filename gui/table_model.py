@@ -11,7 +11,6 @@ from __future__ import annotations
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 from PySide6.QtCore import (
@@ -438,9 +437,6 @@ class RecordTableModel(QAbstractTableModel):
     # and views ask for it once per painted cell.
 
 
-_humanised = lru_cache(maxsize=8192)(humanise)
-
-
 def _text_format(column: Column):
     """How one column's display value becomes its text; None: shown as it is."""
     kind = column.spec.kind if column.spec is not None else "id"
@@ -448,5 +444,5 @@ def _text_format(column: Column):
         return lambda value: (f"{value:,}" if isinstance(value, int) else f"{value:g}" if isinstance(value, float)
                               else str(value))
     if kind == "date":
-        return lambda value: _humanised(str(value))  # an exact date reads like the EDTF ones: "31 May 2024"
+        return lambda value: humanise(str(value))  # an exact date reads like the EDTF ones: "31 May 2024"
     return None

@@ -63,8 +63,10 @@ def ends_before(end: str, start: str) -> bool:
     return bounds(end)[1] < bounds(start)[0]
 
 
+@lru_cache(maxsize=8192)
 def humanise(value: str | None) -> str:
-    """'2013-02' → 'February 2013', '2017~' → 'around 2017', '2024-05-10' → '10 May 2024'."""
+    """'2013-02' → 'February 2013', '2017~' → 'around 2017', '2024-05-10' → '10 May 2024'. Remembered: tables
+    and exports show the same few dates on row after row."""
     if not value:
         return ""
     # Stored values were validated on the way in; the regex suffices here, because a full EDTF parse costs

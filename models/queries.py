@@ -12,7 +12,6 @@ import threading
 from array import array
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from peewee import JOIN, SQL, Expression, Model, fn
@@ -334,7 +333,6 @@ _COMPILED: OrderedDict[tuple, tuple[str, list]] = OrderedDict()
 _COMPILED_MAX = 256
 _COMPILED_LOCK = threading.Lock()
 _ROWS_BY_IDS: dict[tuple, str] = {}
-_humanised = lru_cache(maxsize=8192)(humanise)
 
 
 def _alias_link(spec: RecordType) -> LinkSpec | None:
@@ -353,7 +351,7 @@ def _converter(spec: FieldSpec, name_at: int | None):
         labels = code_list(spec.codes).labels
         return lambda value, row: labels.get(value, value) if value else ""
     if spec.kind == "edtf":
-        return lambda value, row: _humanised(value)
+        return lambda value, row: humanise(value)
     if spec.kind == "date":
         return lambda value, row: value if isinstance(value, str) else value.isoformat()
     if spec.kind == "bool":
