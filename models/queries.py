@@ -352,28 +352,21 @@ def _converter(spec: FieldSpec, name_at: int | None):
         return lambda value, row: labels.get(value, value) if value else ""
     if spec.kind == "edtf":
         return lambda value, row: humanise(value)
-    if spec.kind == "date":
-        return lambda value, row: value if isinstance(value, str) else value.isoformat()
+    if spec.kind == "date":  # SQLite hands exact dates over as ISO text already
+        return lambda value, row: value.isoformat() if isinstance(value, dt.date) else str(value)
     if spec.kind == "bool":
         return lambda value, row: "Yes" if value else "No"
     return None
 
 
 def display_value(spec: FieldSpec, value: Any, ref_names: dict[int, str] | None = None) -> Any:
-    """How a stored value is shown to people."""
+    """How a stored value is shown to people (as a table row shows it, see _converter)."""
     if value is None:
         return ""
     if spec.kind == "ref":
         return (ref_names or {}).get(value, f"#{value}")
-    if spec.kind == "code":
-        return code_list(spec.codes).label(value)
-    if spec.kind == "edtf":
-        return humanise(value)
-    if spec.kind == "date":
-        return value.isoformat() if isinstance(value, dt.date) else str(value)
-    if spec.kind == "bool":
-        return "Yes" if value else "No"
-    return value
+    convert = _converter(spec, None)
+    return value if convert is None else convert(value, None)
 
 
 def choices(key: str, text: str = "", limit: int = 50) -> list[tuple[int, str]]:
