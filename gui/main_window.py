@@ -287,13 +287,16 @@ class MainWindow(QMainWindow):
             self._refresh_counts()
 
     def _read(self, work: Callable[[], object]) -> bool:
-        """Run a read of the table; when the database cannot be read, say so in the status bar and keep
-        showing what was shown. False when it failed."""
+        """Run a read of the table, then say in the status bar what it shows (a slow search, filter or sort
+        is read in the background: "Reading…" until its rows come). When the database cannot be read, say so
+        and keep showing what was shown. False when it failed."""
         try:
             work()
         except READ_ERRORS as exc:
             self._table_failed(first_line(exc))
             return False
+        finally:
+            self._update_status()
         return True
 
     @Slot(str)
@@ -442,17 +445,14 @@ class MainWindow(QMainWindow):
     def _apply_search(self) -> None:
         self._search_timer.stop()
         self._read(lambda: self.model.set_search(self.search_box.text().strip()))
-        self._update_status()
 
     @Slot(dict)
     def _apply_filters(self, filters: dict) -> None:
         self._read(lambda: self.model.set_filters(filters))
-        self._update_status()
 
     @Slot(int, Qt.SortOrder)
     def _sort_changed(self, section: int, order: Qt.SortOrder) -> None:
         self._read(lambda: self.model.sort(section, order))
-        self._update_status()  # a slow sort is read in the background: say so until its rows come
 
     @Slot()
     def focus_search(self) -> None:
@@ -466,7 +466,6 @@ class MainWindow(QMainWindow):
         self.filter_header.clear_filters()
         self.filter_header.blockSignals(False)
         self._read(lambda: (self.model.set_filters({}), self.model.set_search("")))
-        self._update_status()
 
     # --- records ----------------------------------------------------------------------------------
     @Slot()
