@@ -677,7 +677,7 @@ class MainWindow(QMainWindow):
         database is then open again). The caller has asked about unsaved changes."""
         if is_url(target) and not target.startswith("sqlite:///"):
             # Ask the server first: if it does not answer, the current database is left alone entirely.
-            problem = probe(self._connect_urls.get(target, target))
+            problem = probe(self._connect_url(target))
             if problem is not None:
                 return problem
         previous = self._connect_url(self._target)
@@ -685,7 +685,7 @@ class MainWindow(QMainWindow):
         self.watcher.stop()
         schema.database.obj.close()
         try:
-            open_database(self._connect_urls.get(target, target))
+            open_database(self._connect_url(target))
             if seed or not schema.Actor.select().exists():
                 seed_database()
         except (DatabaseUnavailable, SeedError) as exc:
