@@ -35,7 +35,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import QApplication, QProgressDialog
 
-from models import schema, services
+from models import services
 from models.progress import Progress
 
 LARGE_CHANGE_SET = 2_000  # entries; above this an undo or redo shows its progress
@@ -72,13 +72,18 @@ class ChangeSetCommand(QUndoCommand):
         self._revert("undo")
 
     def _revert(self, what: str) -> None:
-        dialog = self._progress_dialog(what)
+        # The revert reports from its first chunk on, with the number of rows: a large change set gets its
+        # progress dialog then, without a count of its rows beforehand.
+        dialogs: list[QProgressDialog] = []
+
+        def report(done: int, total: int, message: str) -> None:
+            if total > LARGE_CHANGE_SET:
+                if not dialogs:
+                    dialogs.append(self._progress_dialog(what, total))
+                self._show_progress(dialogs[0], done, total, message)
+
         try:
-            if dialog is None:
-                self._applied = services.revert_change_set(self._applied)
-            else:
-                self._applied = services.revert_change_set(self._applied, progress=Progress(
-                    lambda done, total, message: self._show_progress(dialog, done, total, message)))
+            self._applied = services.revert_change_set(self._applied, progress=Progress(report))
         except services.RecordRefused as exc:
             self._refuse(f"Cannot {what} ‘{self.text()}’: {exc}")
         except IntegrityError as exc:  # e.g. a deleted record's name has been given to a new record since
@@ -89,14 +94,11 @@ class ChangeSetCommand(QUndoCommand):
         else:
             self._notifier.data_changed.emit()
         finally:
-            if dialog is not None:
+            for dialog in dialogs:
                 dialog.close()
                 dialog.deleteLater()
 
-    def _progress_dialog(self, what: str) -> QProgressDialog | None:
-        entries = schema.ChangeLogEntry.select().where(schema.ChangeLogEntry.change_set == self._applied).count()
-        if entries <= LARGE_CHANGE_SET:
-            return None
+    def _progress_dialog(self, what: str, entries: int) -> QProgressDialog:
         dialog = QProgressDialog(f"{what.capitalize()} ‘{self.text()}’ ({entries:,} rows)…", "", 0, entries,
                                  QApplication.activeWindow())
         dialog.setWindowTitle(what.capitalize())
