@@ -655,8 +655,9 @@ class MainWindow(QMainWindow):
             dialog.deleteLater()
 
     def _open_server_url(self, url: str) -> str | None:
-        """The dialog's opener: switch to `url` (password included, if typed); None or why not."""
-        return self._switch_database(url)
+        """The dialog's opener: switch to `url` (password included, if typed); None or why not. The dialog has
+        just heard the server answer, off the GUI thread."""
+        return self._switch_database(url, probed=True)
 
     def open_target(self, target: str, *, seed: bool = False) -> bool:
         """Switch to another database; on failure say why and stay on the current one (a server database
@@ -672,10 +673,11 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "Cannot open the database", error)
         return False
 
-    def _switch_database(self, target: str, *, seed: bool = False) -> str | None:
+    def _switch_database(self, target: str, *, seed: bool = False, probed: bool = False) -> str | None:
         """Open `target` in place of the current database: None when done, else why not (the current
-        database is then open again). The caller has asked about unsaved changes."""
-        if is_url(target) and not target.startswith("sqlite:///"):
+        database is then open again). The caller has asked about unsaved changes, and `probed` when it has
+        just heard the server answer."""
+        if not probed and is_url(target) and not target.startswith("sqlite:///"):
             # Ask the server first: if it does not answer, the current database is left alone entirely.
             problem = probe(self._connect_url(target))
             if problem is not None:
