@@ -503,22 +503,23 @@ def revert_change_set(change_set_id: int, progress: Progress | None = None) -> i
                 _revert_one(models[entry.table_name], entry, rec, stale)
                 if done % REVERT_CHUNK == 0:
                     progress.report(done, total, "Undoing…")
-            return rec.change_set.id
-        _check_versions(entries, models, stale, progress)
-        done = 0
-        for run in _runs(entries):
-            model = models[run[0].table_name]
-            action = run[0].action
-            for start in range(0, len(run), REVERT_CHUNK):
-                chunk = run[start:start + REVERT_CHUNK]
-                if action == "insert":
-                    _revert_inserts(model, chunk, rec, stale)
-                elif action == "delete":
-                    _revert_deletes(model, chunk, rec, stale)
-                else:
-                    _revert_updates(model, chunk, rec, stale)
-                done += len(chunk)
-                progress.report(done, total, "Undoing…")
+        else:
+            _check_versions(entries, models, stale, progress)
+            done = 0
+            for run in _runs(entries):
+                model = models[run[0].table_name]
+                action = run[0].action
+                for start in range(0, len(run), REVERT_CHUNK):
+                    chunk = run[start:start + REVERT_CHUNK]
+                    if action == "insert":
+                        _revert_inserts(model, chunk, rec, stale)
+                    elif action == "delete":
+                        _revert_deletes(model, chunk, rec, stale)
+                    else:
+                        _revert_updates(model, chunk, rec, stale)
+                    done += len(chunk)
+                    progress.report(done, total, "Undoing…")
+        # Deleted rows came back with their own ids: PostgreSQL's sequences move past them once, at the end.
         dialect.sync_id_sequences(*{models[entry.table_name] for entry in entries if entry.action == "delete"})
         return rec.change_set.id
 
@@ -629,7 +630,6 @@ def _revert_one(model: type[Model], entry: _Entry, rec: ChangeRecorder, stale) -
             model.insert(**_stored(model, entry.old)).execute()
         except IntegrityError as exc:
             raise stale(entry) from exc
-        dialect.sync_id_sequences(model)
         rec.log(model, entry.record_id, "insert", entry.label, None, snapshot(model, entry.record_id))
     else:
         restored = {k: v for k, v in entry.old.items() if k not in ("id", "version")}
