@@ -84,3 +84,14 @@ def user_settings() -> QSettings:
     if override:
         return QSettings(override, QSettings.Format.IniFormat)
     return QSettings(ORGANISATION, APPLICATION)
+
+
+def last_folder(key: str) -> str:
+    """The folder a file dialog last used for `key` (e.g. "import/last_folder"), or the home folder."""
+    folder = user_settings().value(key, "")
+    return str(folder) if folder and Path(str(folder)).is_dir() else str(Path.home())
+
+
+def remember_folder(key: str, path: str | Path) -> None:
+    """Remember the folder of `path` for the next file dialog of `key`."""
+    user_settings().setValue(key, str(Path(path).expanduser().parent))

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.app import user_settings
+from gui.app import last_folder, remember_folder
 from gui.tasks import BackgroundTask
 from models import schema
 from models.excel_write import ExportResult
@@ -56,11 +56,6 @@ def run_export(kind: str, path: Path, filters: SummaryFilters, which: tuple[str,
     if kind == "summary":
         return export_summary(path, filters, which, progress)
     return export_data(path, progress=progress)
-
-
-def _last_folder() -> str:
-    folder = user_settings().value(LAST_FOLDER_KEY, "")
-    return folder if folder and Path(str(folder)).is_dir() else str(Path.home())
 
 
 class ExportDialog(QDialog):
@@ -95,7 +90,7 @@ class ExportDialog(QDialog):
         file_row = QHBoxLayout()
         self.path_edit = QLineEdit()
         self.path_edit.setPlaceholderText("Choose where to save the workbook")
-        self.path_edit.setText(str(Path(_last_folder()) / self._default_name()))
+        self.path_edit.setText(str(Path(last_folder(LAST_FOLDER_KEY)) / self._default_name()))
         self.browse_button = QPushButton("Choose…")
         self.browse_button.clicked.connect(self.choose_file)
         file_row.addWidget(QLabel("Save as:"))
@@ -300,7 +295,7 @@ class ExportDialog(QDialog):
     def _finished(self, result: ExportResult) -> None:
         self._task = None
         self._result = result
-        user_settings().setValue(LAST_FOLDER_KEY, str(result.path.parent))
+        remember_folder(LAST_FOLDER_KEY, result.path)
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(1)
         rows = sum(result.sheets.values())
@@ -366,7 +361,7 @@ def export_current_view(parent: QWidget | None, query: RecordQuery,
     """Ask where to save (unless `path` is given) and export the table's current view at once; returns the
     dialog showing progress, or None when the user chose no file."""
     if path is None:
-        suggested = Path(_last_folder()) / f"paxdesk-{query.key}-{dt.date.today().isoformat()}.xlsx"
+        suggested = Path(last_folder(LAST_FOLDER_KEY)) / f"paxdesk-{query.key}-{dt.date.today().isoformat()}.xlsx"
         chosen, _ = QFileDialog.getSaveFileName(parent, f"Export {query.spec.label.lower()} as", str(suggested),
                                                 "Excel workbook (*.xlsx)")
         if not chosen:

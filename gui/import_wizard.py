@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSettings, Qt, Signal, Slot
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from gui.app import last_folder, remember_folder
 from gui.tasks import BackgroundTask
 from models.excel_read import WorkbookRefused, normalise_header
 from models.import_report import write_error_report
@@ -65,11 +66,6 @@ KIND_WORDS = {
 # Where the file dialogs open; module-level so that tests can answer them.
 get_open_file_name = QFileDialog.getOpenFileName
 get_save_file_name = QFileDialog.getSaveFileName
-
-
-def _last_folder() -> str:
-    folder = QSettings().value(LAST_FOLDER_KEY, "")
-    return str(folder) if folder and Path(str(folder)).is_dir() else str(Path.home())
 
 
 def describe_sheet(info: SheetInfo) -> str:
@@ -231,7 +227,7 @@ class FilePage(QWizardPage):
 
     @Slot()
     def choose_file(self) -> None:
-        path, _ = get_open_file_name(self, "Import a workbook", _last_folder(),
+        path, _ = get_open_file_name(self, "Import a workbook", last_folder(LAST_FOLDER_KEY),
                                      "Excel workbooks (*.xlsx *.xlsm);;All files (*)")
         if path:
             self.path_edit.setText(path)
@@ -292,7 +288,7 @@ class FilePage(QWizardPage):
                           if self._infos[self.sheet_combo.itemData(i)].kind in ("un", "mapped", "unknown")]
                 if usable:
                     self.sheet_combo.setCurrentIndex(usable[0])
-            QSettings().setValue(LAST_FOLDER_KEY, str(Path(path).expanduser().parent))
+            remember_folder(LAST_FOLDER_KEY, path)
         self._sheet_changed()
         self.loaded.emit()
 
@@ -729,7 +725,7 @@ class ImportWizard(QWizard):
     def save_report(self) -> None:
         if self.plan is None:
             return
-        default = str(Path(_last_folder()) / f"{self.plan.path.stem}-errors.xlsx")
+        default = str(Path(last_folder(LAST_FOLDER_KEY)) / f"{self.plan.path.stem}-errors.xlsx")
         path, _ = get_save_file_name(self, "Save the error report", default, "Excel workbook (*.xlsx)")
         if not path:
             return

@@ -279,3 +279,17 @@ def test_file_import_in_the_main_window_is_one_undo_step(seeded_db, db_target, q
     assert schema.Contribution.select().count() == before
     wizard.close_source()
     window.close()
+
+
+def test_the_wizard_remembers_the_workbook_folder_in_the_user_settings(seeded_db, open_wizard, tmp_path,
+                                                                       monkeypatch):
+    from gui.app import last_folder
+    from gui.import_wizard import LAST_FOLDER_KEY
+
+    profile = tmp_path / "profile.ini"
+    monkeypatch.setenv("PAXDESK_SETTINGS", str(profile))  # a throw-away profile: the user's own stays untouched
+    folder = tmp_path / "from-the-un"
+    folder.mkdir()
+    open_wizard(un_file(folder / "february.xlsx", GOOD))
+    assert last_folder(LAST_FOLDER_KEY) == str(folder)
+    assert "from-the-un" in profile.read_text()

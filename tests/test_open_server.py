@@ -146,10 +146,11 @@ def test_a_server_database_opens_with_a_password_that_is_kept_nowhere(server_dat
 
 def test_the_export_dialog_keeps_its_folder_in_the_user_settings(monkeypatch, tmp_path):
     import gui.export_dialog as export_dialog
+    from gui.app import last_folder
 
     ini = tmp_path / "profile.ini"
     monkeypatch.setenv("PAXDESK_SETTINGS", str(ini))
     folder = tmp_path / "exports"
     folder.mkdir()
     QSettings(str(ini), QSettings.Format.IniFormat).setValue(export_dialog.LAST_FOLDER_KEY, str(folder))
-    assert export_dialog._last_folder() == str(folder)
+    assert last_folder(export_dialog.LAST_FOLDER_KEY) == str(folder)
