@@ -146,9 +146,13 @@ class _Columns:
 
     def __init__(self, positions: dict[str, int], headers: list[str], fields: tuple[FieldSpec, ...]):
         self.positions, self.headers, self.fields = positions, headers, fields
+        self._found: dict[str, int | None] = {}  # asked for every cell of every row: normalised once per header
 
     def at(self, header: str) -> int | None:
-        return self.positions.get(normalise_header(header))
+        found = self._found
+        if header not in found:
+            found[header] = self.positions.get(normalise_header(header))
+        return found[header]
 
     def cell(self, cells: list, header: str) -> Any:
         position = self.at(header)
@@ -204,6 +208,7 @@ def _stage_record_sheet(sheet: SheetData, layout: SheetLayout, ids: _Ids, same_d
     id_at = positions[ID_COLUMN]
     columns = _Columns(positions, headers, spec.fields)
     column_of = columns.column_of
+    key_column = column_of(spec.natural_key[0])
 
     first_row = sheet.row_number(index + 1)
     for offset, cells in enumerate(rows):
@@ -223,7 +228,6 @@ def _stage_record_sheet(sheet: SheetData, layout: SheetLayout, ids: _Ids, same_d
                 rejected[workbook_id] = staged.row
             continue
         clean = staged.values
-        key_column = column_of(spec.natural_key[0])
         key = natural_key(spec, clean)
         repeated = stage.claim(spec, key, sheet.name, staged.row)
         if repeated:
