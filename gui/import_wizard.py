@@ -553,7 +553,7 @@ class PreviewPage(QWizardPage):
             self.verdict_label.setText(
                 f"{errors:,} row{'s are' if errors != 1 else ' is'} refused, so nothing will be written. Save the "
                 "error report, fix the marked cells and import it; or go back and choose to write the good rows.")
-        elif counts.get("insert", 0) + counts.get("update", 0) + plan.deleted == 0:
+        elif plan.writes == 0:
             self.verdict_label.setText("The database already holds every row as it is: nothing to write.")
         elif errors:
             self.verdict_label.setText(f"The good rows will be written; {errors:,} refused "
@@ -574,10 +574,7 @@ class PreviewPage(QWizardPage):
 
     def isComplete(self) -> bool:
         plan = self._wizard.plan
-        if plan is None or plan.refused:
-            return False
-        counts = plan.counts()
-        return counts.get("insert", 0) + counts.get("update", 0) + plan.deleted > 0
+        return plan is not None and not plan.refused and plan.writes > 0
 
     def nextId(self) -> int:
         return PAGE_RUN

@@ -167,6 +167,12 @@ class ImportPlan:
         return sum(len(sheet.deletions) for sheet in self.sheets)
 
     @property
+    def writes(self) -> int:
+        """How many rows writing the plan would insert, update or remove (refused rows not counted)."""
+        counts = self.counts()
+        return counts.get("insert", 0) + counts.get("update", 0) + self.deleted
+
+    @property
     def refused(self) -> bool:
         """True when nothing may be written: errors under --on-error abort."""
         return bool(self.problems) or (self.options.on_error == "abort" and self.count("error") > 0)

@@ -358,13 +358,13 @@ def _apply_plan(plan: ImportPlan, progress: Progress) -> ImportResult:
     counts = plan.counts()
     result.rejected, result.unchanged = counts.get("error", 0), counts.get("unchanged", 0)
     inserts, updates = counts.get("insert", 0), counts.get("update", 0)
-    if plan.problems or (plan.options.on_error == "abort" and result.rejected):
+    if plan.refused:
         return result
     result.inserted, result.updated, result.deleted = inserts, updates, plan.deleted
     if plan.options.dry_run:
         return result
     mappings = [(sheet.header_cells, sheet.mapping) for sheet in plan.sheets if sheet.mapping is not None]
-    if inserts + updates + plan.deleted == 0:
+    if plan.writes == 0:
         for headers, mapping in mappings:
             save_mapping(headers, mapping)
         return result
