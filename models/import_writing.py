@@ -17,7 +17,7 @@ from models.import_matching import NameBook
 from models.import_plan import ImportPlan, ImportResult, RowError, SheetPlan, StagedRow, bulk_allocation, save_mapping
 from models.progress import NO_PROGRESS, Progress
 from models.records import record_type
-from models.services import ChangeRecorder, WriteFailed, recording
+from models.services import ChangeRecorder, WriteFailed, logged_value, recording
 
 WRITE_CHUNK = 5_000
 
@@ -35,12 +35,6 @@ def _json_encoder() -> Callable[[dict], str]:
         return lambda values: json.dumps(values, ensure_ascii=False)
     encoder = c_make_encoder(None, None, encode_basestring, None, ": ", ", ", False, False, True)
     return lambda values: "".join(encoder(values, 0))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    return value
 
 
 class _Writer:
@@ -158,8 +152,8 @@ class _Writer:
                 new_values = {**{f.name: staged.old.get(f.name) for f in spec.fields}, **staged.changes}
                 params.append(tuple(self._param(new_values[f.name]) for f in fields)
                               + (self._param(self.now), staged.record_id, staged.old["version"]))
-                old = {name: _plain(value) for name, value in staged.old.items()}
-                new = {**old, **{name: _plain(value) for name, value in staged.changes.items()},
+                old = {name: logged_value(value) for name, value in staged.old.items()}
+                new = {**old, **{name: logged_value(value) for name, value in staged.changes.items()},
                        "version": staged.old["version"] + 1, "updated_at": self.now.isoformat()}
                 entries.append({"table_name": table, "record_id": staged.record_id, "action": "update",
                                 "record_label": label(staged), "old": self.encode(old), "new": self.encode(new)})
@@ -183,7 +177,7 @@ class _Writer:
                 raise _DatabaseMoved(f"a row of '{sheet.name}' was changed by someone else while importing")
         self.recorder.log_many([
             {"table_name": model._meta.table_name, "record_id": row["id"], "action": "delete", "record_label": label,
-             "old": self.encode({name: _plain(value) for name, value in row.items()}), "new": None}
+             "old": self.encode({name: logged_value(value) for name, value in row.items()}), "new": None}
             for row in sheet.deletions
         ])
         self.advance(len(sheet.deletions), f"Removing {sheet.title.lower()}…")

@@ -57,7 +57,8 @@ def current_user() -> str:
         return "unknown"
 
 
-def _plain(value: Any) -> Any:
+def logged_value(value: Any) -> Any:
+    """A value as the change log stores it: dates and datetimes as ISO text."""
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     return value
@@ -65,7 +66,7 @@ def _plain(value: Any) -> Any:
 
 def snapshot(model: type[Model], record_id: int) -> dict[str, Any] | None:
     row = model.select().where(model.id == record_id).dicts().first()
-    return {name: _plain(value) for name, value in row.items()} if row else None
+    return {name: logged_value(value) for name, value in row.items()} if row else None
 
 
 # --- The change log --------------------------------------------------------------------------------
@@ -161,7 +162,7 @@ def record_label(spec: RecordType, values: dict[str, Any]) -> str:
         if field.kind == "ref":
             value = _ref_name(field.ref, value) if value is not None else ""
         if value not in (None, ""):
-            parts.append(str(_plain(value)))
+            parts.append(str(logged_value(value)))
     return " · ".join(parts) or f"{spec.singular} #{values.get('id')}"
 
 
@@ -335,7 +336,7 @@ def _update(spec: RecordType, record_id: int, clean: dict, expected_version: int
         raise StaleRecord(_report("id", f"The {spec.singular} #{record_id} was deleted by someone else"))
     if expected_version is not None and old["version"] != expected_version:
         raise StaleRecord(_report("version", _stale_message(spec, record_id, old)))
-    changed = {name: value for name, value in clean.items() if _plain(value) != old.get(name)}
+    changed = {name: value for name, value in clean.items() if logged_value(value) != old.get(name)}
     if not changed:
         return
     query = model.update(**changed, version=model.version + 1, updated_at=schema.utc_now()).where(
@@ -361,7 +362,7 @@ def last_change(model: type[Model], record_id: int) -> tuple[str, str] | None:
         .dicts()
         .first()
     )
-    return (entry["user"], _plain(entry["at"])) if entry else None
+    return (entry["user"], logged_value(entry["at"])) if entry else None
 
 
 def _stale_message(spec: RecordType, record_id: int, current: dict | None) -> str:
@@ -385,12 +386,13 @@ def _replace_links(spec: RecordType, link: LinkSpec, record_id: int, rows: list[
     existing = list(model.select().where(*[getattr(model, k) == v for k, v in owner.items()]).dicts())
     remaining = list(wanted)
     for row in existing:
-        match = next((w for w in remaining if all(_plain(row[n]) == _plain(w.get(n)) for n in field_names)), None)
+        match = next((w for w in remaining
+                      if all(logged_value(row[n]) == logged_value(w.get(n)) for n in field_names)), None)
         if match is not None:
             remaining.remove(match)
             continue
         model.delete().where(model.id == row["id"]).execute()
-        rec.log(model, row["id"], "delete", link.label, {k: _plain(v) for k, v in row.items()}, None)
+        rec.log(model, row["id"], "delete", link.label, {k: logged_value(v) for k, v in row.items()}, None)
     for row in remaining:
         try:
             new_id = model.insert(**row).execute()
@@ -570,7 +572,7 @@ def _check_versions(entries: list[_Entry], models: dict[str, type[Model]], stale
 
 def _snapshots(model: type[Model], ids: list[int]) -> dict[int, dict[str, Any]]:
     """services.snapshot of many rows at once."""
-    return {row["id"]: {name: _plain(value) for name, value in row.items()}
+    return {row["id"]: {name: logged_value(value) for name, value in row.items()}
             for row in model.select().where(_id_in(ids)).dicts()}
 
 
