@@ -4,11 +4,9 @@ errors), the result, saved column mappings, and small helpers on cell values."""
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -287,16 +285,3 @@ def as_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
-
-
-@contextmanager
-def bulk_allocation() -> Iterator[None]:
-    """Pause the cyclic garbage collector while hundreds of thousands of row objects are made: each
-    collection would rescan all of them (it tripled the cost of staging), and they hold no cycles."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
