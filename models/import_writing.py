@@ -282,9 +282,8 @@ class _NewIds:
         param = self.db.param
         for start in range(0, len(kept), 500):
             chunk = kept[start:start + 500]
-            cursor = self.db.execute_sql(
-                f'SELECT id FROM "{model._meta.table_name}" WHERE id IN ({", ".join([param] * len(chunk))})', chunk)
-            taken.update(row[0] for row in cursor.fetchall())
+            taken.update(row[0] for row in dialect.fetch_all(
+                f'SELECT id FROM "{model._meta.table_name}" WHERE id IN ({", ".join([param] * len(chunk))})', chunk))
         keep = set(kept) - taken
         renumber = [row for row in numbered if row.provisional or row.record_id in taken]
         moved = self.moved.setdefault(model, {})
