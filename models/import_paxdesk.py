@@ -286,8 +286,8 @@ def _stage_link_sheet(sheet: SheetData, layout: SheetLayout, ids: _Ids, same_dat
     at, cell, column_of = columns.at, columns.cell, columns.column_of
 
     groups: dict[int, list[StagedRow]] = {}
-    workbook_ids = [_whole(cell(r, ID_COLUMN)) for r in rows]
     first_row = sheet.row_number(index + 1)
+    workbook_ids = {first_row + offset: _whole(cell(r, ID_COLUMN)) for offset, r in enumerate(rows)}  # by row
     for offset, cells in enumerate(rows):
         stage.tick()
         if blank_row(cells):
@@ -313,7 +313,7 @@ def _stage_link_sheet(sheet: SheetData, layout: SheetLayout, ids: _Ids, same_dat
         staged.values = clean
         staged.label = link.label
         groups.setdefault(owner_id, []).append(staged)
-    _settle_links(plan_sheet, spec, link, groups, owners_sheet, workbook_ids, stage)
+    _settle_links(plan_sheet, spec, link, groups, owners_sheet, workbook_ids)
 
 
 def _link_owner(spec: RecordType, owner_cell: Any, ids: _Ids, same_database: bool) -> tuple[int | None, str | None]:
@@ -336,7 +336,7 @@ def _link_identity(link: LinkSpec, values: dict[str, Any]) -> tuple:
 
 
 def _settle_links(plan_sheet: SheetPlan, spec: RecordType, link: LinkSpec, groups: dict[int, list[StagedRow]],
-                  owners_sheet: SheetPlan | None, workbook_ids: list[int | None], stage: Staging) -> None:
+                  owners_sheet: SheetPlan | None, workbook_ids: dict[int, int | None]) -> None:
     """Per owner, the workbook's rows replace the stored ones: equal rows are unchanged, new ones inserted,
     stored rows the workbook no longer has are removed (only for owners whose record row is in the workbook)."""
     model = link.model
@@ -346,7 +346,7 @@ def _settle_links(plan_sheet: SheetPlan, spec: RecordType, link: LinkSpec, group
     stored_rows = _stored_links(spec, link, owners)
     taken_ids = {row_id for (row_id,) in model.select(model.id).tuples()} if groups else set()
     claimed: set[int] = set()
-    next_id = max([0, *taken_ids, *(i for i in workbook_ids if i is not None)]) + 1
+    next_id = max([0, *taken_ids, *(i for i in workbook_ids.values() if i is not None)]) + 1
     alias_owner = _alias_owners() if model is schema.ActorAlias else {}
     for owner_id in owners:
         stored = list(stored_rows.get(owner_id, []))
@@ -379,7 +379,7 @@ def _settle_links(plan_sheet: SheetPlan, spec: RecordType, link: LinkSpec, group
                 staged.old = match
                 continue
             staged.action = "insert"
-            workbook_id = _whole(_first(staged.cells, plan_sheet, ID_COLUMN))
+            workbook_id = workbook_ids[staged.row]
             if workbook_id is not None and workbook_id not in taken_ids and workbook_id not in claimed:
                 staged.record_id = workbook_id
             else:
@@ -390,13 +390,6 @@ def _settle_links(plan_sheet: SheetPlan, spec: RecordType, link: LinkSpec, group
                 staged.provisional = True
             claimed.add(staged.record_id)
         plan_sheet.deletions.extend(stored)
-
-
-def _first(cells: list, plan_sheet: SheetPlan, header: str) -> Any:
-    for position, value in enumerate(plan_sheet.header_cells):
-        if normalise_header(value) == header:
-            return cells[position] if position < len(cells) else None
-    return None
 
 
 def _alias_owners() -> dict[str, tuple[int, int]]:
