@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from models.dates import DateError, parse_exact_date
 from models.excel_read import SheetData, header_cells, is_blank, normalise_header
@@ -33,9 +33,6 @@ from models.import_plan import (
 from models.progress import Progress
 from models.records import RECORD_TYPES, RecordType, record_type
 from models.validation import validate_record
-
-if TYPE_CHECKING:
-    pass
 
 STAGE_CHUNK = 5_000
 
@@ -137,9 +134,10 @@ def stage_un_sheet(sheet: SheetData, info: SheetInfo, stage: Staging) -> None:
         role = UN_COLUMNS.get(normalise_header(value))
         if role is not None and role not in positions:
             positions[role] = index
-    headers = {role: header_cells(header)[index] if index < len(header_cells(header)) else "" for role, index in
+    cells_of_header = header_cells(header)
+    headers = {role: cells_of_header[index] if index < len(cells_of_header) else "" for role, index in
                positions.items()}
-    plan_sheet = SheetPlan(sheet.name, "un", "contributions", None, header_cells(header),
+    plan_sheet = SheetPlan(sheet.name, "un", "contributions", None, cells_of_header,
                            sheet.row_number(info.header_index), sheet.first_column)
     stage.plan.sheets.append(plan_sheet)
     stage.total_rows += len(rows) - info.header_index - 1
