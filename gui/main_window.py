@@ -287,9 +287,9 @@ class MainWindow(QMainWindow):
             self._refresh_counts()
 
     def _read(self, work: Callable[[], object]) -> bool:
-        """Run a read of the table, then say in the status bar what it shows (a slow search, filter or sort
-        is read in the background: "Reading…" until its rows come). When the database cannot be read, say so
-        and keep showing what was shown. False when it failed."""
+        """Run a read for the window (the table's rows, the sidebar's counts), then say in the status bar what
+        the table shows (a slow search, filter or sort is read in the background: "Reading…" until its rows
+        come). When the database cannot be read, say so and keep showing what was shown. False when it failed."""
         try:
             work()
         except READ_ERRORS as exc:
@@ -785,11 +785,7 @@ class MainWindow(QMainWindow):
     def _refresh_counts(self, keys: set[str] | None = None) -> None:
         """Count the records of `keys` (every type by default) for the sidebar."""
         wanted = [key for key in RECORD_TYPES if keys is None or key in keys]
-        try:
-            self.sidebar.set_counts({key: RecordQuery(key).count() for key in wanted})
-        except READ_ERRORS as exc:
-            self._table_failed(first_line(exc))
-        self._update_status()
+        self._read(lambda: self.sidebar.set_counts({key: RecordQuery(key).count() for key in wanted}))
 
     def _update_status(self) -> None:
         if self._key is None:
