@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, QSettings, Qt, QTimer, Signal, Slot
@@ -890,7 +891,8 @@ class MainWindow(QMainWindow):
             f"incidents.</p><p>Database: {describe_target(self._target)}</p>")
 
 
-def shown_types(key: str, *, links: bool = False) -> set[str]:
+@cache  # asked once per arriving change; the catalogue of record types does not change
+def shown_types(key: str, *, links: bool = False) -> frozenset[str]:
     """The record types whose data the table of `key` shows: its own, and those its reference columns show
     by name (an actor's name in the contributions table). `links`: also those the form's link rows show."""
     spec = record_type(key)
@@ -898,7 +900,7 @@ def shown_types(key: str, *, links: bool = False) -> set[str]:
     if links:
         shown |= {f.ref for link in spec.links for f in link.fields if f.kind == "ref" and f.ref}
         shown |= {f.ref for f in spec.fields if f.kind == "ref" and f.ref}
-    return shown
+    return frozenset(shown)
 
 
 def concerns(key: str, change: Change, *, links: bool = False) -> bool:
