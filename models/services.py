@@ -468,10 +468,10 @@ REVERT_CHUNK = 500  # ids per IN (…) list: well under SQLite's 999 parameters 
 class _Entry:
     """One change-log entry being reverted (slots: 100,000 of them for an import)."""
 
-    __slots__ = ("id", "table_name", "record_id", "action", "label", "old", "new")
+    __slots__ = ("table_name", "record_id", "action", "label", "old", "new")
 
     def __init__(self, row: tuple):
-        self.id, self.table_name, self.record_id, self.action, self.label, old, new = row
+        self.table_name, self.record_id, self.action, self.label, old, new = row
         self.old = json.loads(old) if old else None
         self.new = json.loads(new) if new else None
 
@@ -486,7 +486,7 @@ def revert_change_set(change_set_id: int, progress: Progress | None = None) -> i
     progress = progress or NO_PROGRESS
     original = schema.ChangeSet.get_by_id(change_set_id)
     entry_model = schema.ChangeLogEntry
-    rows = (entry_model.select(entry_model.id, entry_model.table_name, entry_model.record_id, entry_model.action,
+    rows = (entry_model.select(entry_model.table_name, entry_model.record_id, entry_model.action,
                                entry_model.record_label, entry_model.old_values, entry_model.new_values)
             .where(entry_model.change_set == change_set_id).order_by(entry_model.id.desc()).tuples())
     entries = [_Entry(row) for row in rows]
