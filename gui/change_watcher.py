@@ -38,8 +38,7 @@ class ChangeWatcher(QObject):
     def start(self, since: int | None = None) -> None:
         """Watch the database the models are bound to now, for change sets after `since` (by default the
         latest one when the polling thread first looks, which it does at once)."""
-        self.stop()
-        self._generation += 1
+        self.stop()  # a new generation: looks still under way for an earlier start report nothing
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paxdesk-changes")
         self._feed = ChangeFeed(since) if since is not None else None
         self._database = schema.database.obj
