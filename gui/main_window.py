@@ -319,9 +319,7 @@ class MainWindow(QMainWindow):
         if key == self._key:
             return
         if not self.form.confirm_discard():
-            self.sidebar.blockSignals(True)
-            self.sidebar.select(self._key)
-            self.sidebar.blockSignals(False)
+            self._mark_in_sidebar(self._key)
             return
         previous = self.model.query
         self._select_after_load = None
@@ -343,7 +341,6 @@ class MainWindow(QMainWindow):
         self.description_label.setText(spec.description)
         self.search_box.setText(search)
         self.search_box.setPlaceholderText(f"Search {spec.label.lower()}…")
-        self._select_after_load = None
         shown = self.model.columns
         self.filter_header.set_columns([c.name for c in shown], [c.label for c in shown], filters)
         self._restore_view_layout(key)
@@ -361,9 +358,13 @@ class MainWindow(QMainWindow):
         except READ_ERRORS:
             pass
         if self._key is not None:
-            self.sidebar.blockSignals(True)
-            self.sidebar.select(self._key)
-            self.sidebar.blockSignals(False)
+            self._mark_in_sidebar(self._key)
+
+    def _mark_in_sidebar(self, key: str | None) -> None:
+        """Mark `key` in the sidebar without switching to it (the sidebar's signal would)."""
+        self.sidebar.blockSignals(True)
+        self.sidebar.select(key)
+        self.sidebar.blockSignals(False)
 
     def select_first_row(self) -> None:
         """Select the first record of the view (the form shows it); the form shows a new record if none."""
