@@ -54,16 +54,18 @@ def changes_in(change_set_ids: Iterable[int]) -> list[Change]:
         return []
     entry, change_set = schema.ChangeLogEntry, schema.ChangeSet
     query = (entry.select(entry.change_set, entry.table_name, entry.record_id, entry.action, entry.old_values,
-                          entry.new_values, change_set.user)
+                          entry.new_values, change_set.user, entry.last_record_id)
              .join(change_set).where(entry.change_set.in_(ids)).order_by(entry.id))
     rows = list(query.limit(DETAIL_LIMIT + 1).tuples())
-    if len(rows) > DETAIL_LIMIT:
+    # An entry for a range of imported rows (last_record_id) counts as the rows it holds.
+    if sum(1 if row[-1] is None else row[-1] - row[2] + 1 for row in rows) > DETAIL_LIMIT:
         return _whole_tables(ids)
     changes: dict[Change, None] = {}  # ordered and without repeats
-    for set_id, table, record_id, action, old, new, user in rows:
-        change = _as_seen(table, record_id, action, old, new, user, set_id)
-        if change is not None:
-            changes[change] = None
+    for set_id, table, first_id, action, old, new, user, last_id in rows:
+        for record_id in range(first_id, (first_id if last_id is None else last_id) + 1):
+            change = _as_seen(table, record_id, action, old, new, user, set_id)
+            if change is not None:
+                changes[change] = None
     return list(changes)
 
 

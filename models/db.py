@@ -8,11 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import platformdirs
-from peewee import Database, PostgresqlDatabase, SqliteDatabase
+from peewee import Database, IntegerField, PostgresqlDatabase, SqliteDatabase
 from playhouse.migrate import SchemaMigrator
+from playhouse.migrate import migrate as migrate_schema
 
 from models.dialect import ConnectionLost, DatabaseUnavailable, server_database
-from models.schema import ALL_TABLES, SCHEMA_VERSION, Setting, database
+from models.schema import ALL_TABLES, SCHEMA_VERSION, ChangeLogEntry, Setting, database
 
 __all__ = ["ConnectionLost", "DatabaseUnavailable", "open_database", "connect", "describe_target", "set_setting"]
 
@@ -30,7 +31,15 @@ SQLITE_PRAGMAS = {
 
 # version reached → function that upgrades the schema from the version before it.
 Migration = Callable[[SchemaMigrator, Database], None]
-MIGRATIONS: dict[int, Migration] = {}
+
+
+def _change_log_ranges(migrator: SchemaMigrator, db: Database) -> None:
+    """Version 2: a change-log entry may stand for a range of inserted rows (ChangeLogEntry.last_record_id)."""
+    migrate_schema(migrator.add_column(ChangeLogEntry._meta.table_name, "last_record_id", IntegerField(null=True)))
+    ChangeLogEntry._schema.create_indexes(safe=True)
+
+
+MIGRATIONS: dict[int, Migration] = {2: _change_log_ranges}
 
 
 def default_database_path() -> Path:

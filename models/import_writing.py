@@ -1,5 +1,5 @@
 """Writing an import plan: a backup, then all accepted rows in one transaction and one change set, with
-executemany in chunks; the change-log entries of inserted rows are written by SQLite from the rows themselves.
+executemany in chunks; new records are logged as ranges of ids, new link rows by SQLite from the rows themselves.
 Cancelling (the progress raises Cancelled) rolls the whole transaction back."""
 
 from __future__ import annotations
@@ -41,11 +41,11 @@ def _json_encoder() -> Callable[[dict], str]:
 class _Writer:
     """Writes the accepted rows of a plan inside the import's transaction, with executemany in chunks.
 
-    Change-log entries: an inserted record is logged with its label and, as new values, its id and version
-    only: that is what revert_change_set needs to undo it, and its values are the row itself (any later edit
-    logs old → new in full, a delete logs the whole row). Writing every field of 100,000 new rows into the log
-    as well cost a fifth of the import. Link rows are logged in full (the change feed reads their owner from
-    them), and so are updates (old and new) and removals (the old row).
+    Change-log entries: new records are logged as ranges of consecutive ids (ChangeLogEntry.last_record_id),
+    one entry per run: undo needs only their ids (they are all at version 1), and their values are the rows
+    themselves (a later edit logs old → new in full, a delete the whole row). An entry per record, even without
+    its values, cost a fifth of a 100,000-row import. Link rows are logged in full (the change feed reads their
+    owner from them), and so are updates (old and new) and removals (the old row).
     """
 
     def __init__(self, recorder: ChangeRecorder, progress: Progress, total: int):
@@ -90,10 +90,11 @@ class _Writer:
         value_names = names[4:]
         dated = [i for i, f in enumerate(fields[4:]) if f.field_type in ("DATE", "DATETIME")]
         iso: dict[Any, str] = {}
-        table, label, encode = model._meta.table_name, self._label_function(sheet), self.encode
+        table, encode = model._meta.table_name, self.encode
+        link_label = sheet.spec.link(sheet.link).label if sheet.link else ""
         now_text, now_param = self.now.isoformat(), self._param(self.now)
-        log_sql = _inserted_log_sql(sheet) if self.sqlite and _sqlite_has_json(self.db) else None
-        compact = sheet.link is None
+        ranged = sheet.link is None
+        log_sql = _inserted_links_log_sql(sheet) if not ranged and self.sqlite and _sqlite_has_json(self.db) else None
         for start in range(0, len(rows), WRITE_CHUNK):
             chunk = rows[start:start + WRITE_CHUNK]
             params, entries = [], []
@@ -112,22 +113,22 @@ class _Writer:
                         values[i] = text
                 record_id = staged.record_id
                 params.append((record_id, now_param, now_param, 1, *values))
-                if log_sql is None:
-                    snapshot = {"id": record_id, "version": 1} if compact else \
-                        dict(zip(names, (record_id, now_text, now_text, 1, *values), strict=True))
+                if not ranged and log_sql is None:
+                    snapshot = dict(zip(names, (record_id, now_text, now_text, 1, *values), strict=True))
                     entries.append({"table_name": table, "record_id": record_id, "action": "insert",
-                                    "record_label": label(staged), "old": None, "new": encode(snapshot)})
+                                    "record_label": link_label, "old": None, "new": encode(snapshot)})
             self._executemany(sql, params)
-            if log_sql is None:
+            if ranged:
+                self.recorder.log_many(_id_ranges(sheet, [row[0] for row in params]))
+            elif log_sql is None:
                 self.recorder.log_many(entries)
             else:
                 self._log_inserted(log_sql, [row[0] for row in params])
             self.advance(len(chunk), f"Writing {sheet.title.lower()}…")
 
     def _log_inserted(self, log_sql: tuple[str, str], ids: list[int]) -> None:
-        """The change-log entries of rows just inserted, written by SQLite from the rows themselves (the label
-        services.record_label gives, the new values the class docstring describes), without 100,000 rounds of
-        JSON and labels in Python."""
+        """The change-log entries of link rows just inserted, written by SQLite from the rows themselves,
+        without 100,000 rounds of JSON in Python."""
         contiguous = ids[-1] - ids[0] + 1 == len(ids) and ids == sorted(ids)  # new ids of a UN file: a range
         with peewee.__exception_wrapper__:
             cursor = self.db.cursor()
@@ -199,11 +200,25 @@ def _sqlite_has_json(db: peewee.Database) -> bool:
     return True
 
 
-def _snapshot_sql(model: type[peewee.Model], compact: bool) -> str:
+def _id_ranges(sheet: SheetPlan, ids: list[int]) -> list[dict]:
+    """The change-log entries of new records: one per run of consecutive ids."""
+    table, label = sheet.model._meta.table_name, sheet.spec.label
+    entries: list[dict] = []
+    ids = sorted(ids)
+    first = 0
+    for index in range(1, len(ids) + 1):
+        if index == len(ids) or ids[index] != ids[index - 1] + 1:
+            low, high = ids[first], ids[index - 1]
+            entries.append({"table_name": table, "record_id": low, "last_record_id": high, "action": "insert",
+                            "record_label": f"{label} #{low}" + (f"–#{high}" if high > low else ""),
+                            "old": None, "new": None})
+            first = index
+    return entries
+
+
+def _snapshot_sql(model: type[peewee.Model]) -> str:
     """json_object(...) of a row, as services.snapshot reads and json.dumps writes it (dates ISO, datetimes
-    with a T, booleans true/false); `compact`: only the id and version (see INSERT_SNAPSHOT)."""
-    if compact:
-        return "json_object('id', t.id, 'version', t.version)"
+    with a T, booleans true/false)."""
     parts = []
     for spec in model._meta.sorted_fields:
         column = f't."{spec.column_name}"'
@@ -215,50 +230,19 @@ def _snapshot_sql(model: type[peewee.Model], compact: bool) -> str:
     return f"json_object({', '.join(parts)})"
 
 
-def _label_sql(sheet: SheetPlan) -> tuple[str, str]:
-    """services.record_label of a row, in SQL: its name, else its natural key read out with the names of the
-    records it refers to (joined, not looked up row by row). Returns (expression, joins)."""
-    spec = sheet.spec
-    if sheet.link:
-        return _sql_text(spec.link(sheet.link).label), ""
-    model = spec.model
-    pieces, joins = [], []
-    for name in spec.natural_key:
-        spec_field = spec.field(name)
-        column = f't."{model._meta.fields[name].column_name}"'
-        if spec_field.kind == "ref":
-            target = record_type(spec_field.ref)
-            alias = f"r{len(joins) + 1}"
-            joins.append(f'LEFT JOIN "{target.model._meta.table_name}" AS {alias} ON {alias}.id = {column}')
-            shown = f"COALESCE(CAST({alias}.\"{target.name_field}\" AS TEXT), '#' || {column})"
-        else:
-            shown = f"CAST({column} AS TEXT)"
-        stored = model._meta.fields[name]
-        if stored.null or stored.field_type == "TEXT":
-            pieces.append(f"CASE WHEN {column} IS NULL OR {column} = '' THEN '' ELSE ' · ' || {shown} END")
-        else:  # never empty: no test needed (this runs for every row of a large import)
-            pieces.append(f"' · ' || {shown}")
-    readout = f"substr({' || '.join(pieces)}, 4)"
-    label = f"COALESCE(NULLIF({readout}, ''), {_sql_text(spec.singular + ' #')} || t.id)"
-    if spec.name_field != "id":
-        name = f't."{model._meta.fields[spec.name_field].column_name}"'
-        label = f"CASE WHEN {name} IS NOT NULL AND {name} != '' THEN CAST({name} AS TEXT) ELSE {label} END"
-    return label, " ".join(joins)
-
-
 def _sql_text(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _inserted_log_sql(sheet: SheetPlan) -> tuple[str, str]:
-    """The statements logging inserted rows: for a range of ids (?, ?), and for a JSON list of ids."""
+def _inserted_links_log_sql(sheet: SheetPlan) -> tuple[str, str]:
+    """The statements logging inserted link rows in full: for a range of ids (?, ?), and for a JSON list of ids."""
     model = sheet.model
     table = model._meta.table_name
     entry = schema.ChangeLogEntry._meta.table_name
-    label, joins = _label_sql(sheet)
+    label = _sql_text(sheet.spec.link(sheet.link).label)
     head = (f'INSERT INTO "{entry}" (change_set_id, table_name, record_id, action, record_label, old_values, '
-            f"new_values) SELECT ?, {_sql_text(table)}, t.id, 'insert', substr({label}, 1, 200), NULL, "
-            f'{_snapshot_sql(model, sheet.link is None)} FROM "{table}" AS t {joins} WHERE ')
+            f"new_values) SELECT ?, {_sql_text(table)}, t.id, 'insert', {label}, NULL, {_snapshot_sql(model)} "
+            f'FROM "{table}" AS t WHERE ')
     return (head + "t.id BETWEEN ? AND ? ORDER BY t.id",
             head + "t.id IN (SELECT value FROM json_each(?)) ORDER BY t.id")
 

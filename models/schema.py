@@ -24,7 +24,7 @@ from peewee import (
 
 database = DatabaseProxy()
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def utc_now() -> dt.datetime:
@@ -306,7 +306,10 @@ class ChangeSet(Model):
 
 
 class ChangeLogEntry(Model):
-    """One row changed within a change set, with its values before and after (JSON objects)."""
+    """One row changed within a change set, with its values before and after (JSON objects); or, with
+    last_record_id, the rows record_id..last_record_id of one table inserted together (an import's new records,
+    all at version 1, their values the rows themselves): one entry where 100,000 would cost a fifth of the
+    import. Undo reads such a range as the rows it covers (services.revert_change_set)."""
 
     id = AutoField()
     change_set = ForeignKeyField(ChangeSet, backref="entries", on_delete="CASCADE")
@@ -316,11 +319,18 @@ class ChangeLogEntry(Model):
     record_label = TextField(default="")
     old_values = TextField(null=True)
     new_values = TextField(null=True)
+    last_record_id = IntegerField(null=True)
 
     class Meta:
         database = database
         legacy_table_names = False
         indexes = ((("table_name", "record_id"), False),)
+
+
+# The ranges alone, to find the one holding a record (services.last_change) without reading the single entries.
+RANGE_INDEX = ChangeLogEntry.index(ChangeLogEntry.table_name, ChangeLogEntry.record_id,
+                                   name="change_log_entry_ranges").where(ChangeLogEntry.last_record_id.is_null(False))
+ChangeLogEntry.add_index(RANGE_INDEX)
 
 
 class Setting(Model):

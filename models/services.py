@@ -89,9 +89,10 @@ class ChangeRecorder:
         self.count += 1
 
     def log_many(self, rows: Iterable[dict]) -> None:
-        """Bulk entries for imports: dicts with table_name, record_id, action, record_label, old, new; old and
-        new are dicts, or their JSON text when the caller encoded them itself. One executemany: an import's
-        100,000 entries take well under a second, where Peewee's insert_many took several."""
+        """Bulk entries for imports and undo: dicts with table_name, record_id, action, record_label, old, new
+        (and, for a range of inserted rows, last_record_id); old and new are dicts, or their JSON text when the
+        caller encoded them itself. One executemany: 100,000 entries take well under a second, where Peewee's
+        insert_many took several."""
 
         def encoded(values: Any) -> str | None:
             if values is None or isinstance(values, str):
@@ -100,14 +101,14 @@ class ChangeRecorder:
 
         prepared = [
             (self.change_set.id, row["table_name"], row["record_id"], row["action"], row["record_label"][:200],
-             encoded(row["old"]), encoded(row["new"]))
+             encoded(row["old"]), encoded(row["new"]), row.get("last_record_id"))
             for row in rows
         ]
         if not prepared:
             return
         entry = schema.ChangeLogEntry
         columns = [entry.change_set, entry.table_name, entry.record_id, entry.action, entry.record_label,
-                   entry.old_values, entry.new_values]
+                   entry.old_values, entry.new_values, entry.last_record_id]
         db = schema.database.obj
         names = ", ".join(f'"{column.column_name}"' for column in columns)
         sql = f'INSERT INTO "{entry._meta.table_name}" ({names}) VALUES ({", ".join([db.param] * len(columns))})'
@@ -143,16 +144,22 @@ def recording(kind: str, summary: str, recorder: ChangeRecorder | None = None) -
 
 # --- Labels and references -------------------------------------------------------------------------
 
-def _ref_name(spec_key: str, record_id: int | None) -> str:
+def _ref_name(spec_key: str, record_id: int | None, names: dict[tuple[str, int], str] | None = None) -> str:
     if record_id is None:
         return ""
+    if names is not None and (spec_key, record_id) in names:
+        return names[spec_key, record_id]
     target = record_type(spec_key)
     row = target.model.select().where(target.model.id == record_id).dicts().first()
-    return record_label(target, row) if row else f"#{record_id}"
+    name = record_label(target, row, names) if row else f"#{record_id}"
+    if names is not None:
+        names[spec_key, record_id] = name
+    return name
 
 
-def record_label(spec: RecordType, values: dict[str, Any]) -> str:
-    """What people call a record: its name, or its natural key read out (refs by name)."""
+def record_label(spec: RecordType, values: dict[str, Any], names: dict[tuple[str, int], str] | None = None) -> str:
+    """What people call a record: its name, or its natural key read out (refs by name). `names` keeps the
+    referenced records' names across calls (labelling many rows)."""
     if spec.name_field != "id" and values.get(spec.name_field):
         return str(values[spec.name_field])
     parts = []
@@ -160,7 +167,7 @@ def record_label(spec: RecordType, values: dict[str, Any]) -> str:
         value = values.get(name)
         field = spec.field(name)
         if field.kind == "ref":
-            value = _ref_name(field.ref, value) if value is not None else ""
+            value = _ref_name(field.ref, value, names) if value is not None else ""
         if value not in (None, ""):
             parts.append(str(logged_value(value)))
     return " · ".join(parts) or f"{spec.singular} #{values.get('id')}"
@@ -352,17 +359,20 @@ def _update(spec: RecordType, record_id: int, clean: dict, expected_version: int
 
 
 def last_change(model: type[Model], record_id: int) -> tuple[str, str] | None:
-    """(user, when) of the latest change log entry of a row."""
-    entry = (
-        schema.ChangeLogEntry.select(schema.ChangeSet.user, schema.ChangeSet.at)
-        .join(schema.ChangeSet)
-        .where(schema.ChangeLogEntry.table_name == model._meta.table_name,
-               schema.ChangeLogEntry.record_id == record_id)
-        .order_by(schema.ChangeLogEntry.id.desc())
-        .dicts()
-        .first()
-    )
-    return (entry["user"], logged_value(entry["at"])) if entry else None
+    """(user, when) of the latest change log entry of a row: its own entries, or a range of imported rows
+    holding it."""
+    entry, table = schema.ChangeLogEntry, model._meta.table_name
+    own = (entry.select(entry.id).where(entry.table_name == table, entry.record_id == record_id)
+           .order_by(entry.id.desc()).limit(1))
+    # Few rows (an import's ranges): all of those holding the row are read, and the newest taken here.
+    ranges = entry.select(entry.id).where(entry.table_name == table, entry.last_record_id.is_null(False),
+                                          entry.record_id <= record_id, entry.last_record_id >= record_id)
+    ids = [row[0] for query in (own, ranges) for row in query.tuples()]
+    if not ids:
+        return None
+    found = (schema.ChangeSet.select(schema.ChangeSet.user, schema.ChangeSet.at).join(entry)
+             .where(entry.id == max(ids)).dicts().first())
+    return found["user"], logged_value(found["at"])
 
 
 def _stale_message(spec: RecordType, record_id: int, current: dict | None) -> str:
@@ -470,10 +480,21 @@ class _Entry:
 
     __slots__ = ("table_name", "record_id", "action", "label", "old", "new")
 
-    def __init__(self, row: tuple):
-        self.table_name, self.record_id, self.action, self.label, old, new = row
-        self.old = json.loads(old) if old else None
-        self.new = json.loads(new) if new else None
+    def __init__(self, table_name: str, record_id: int, action: str, label: str, old: dict | None,
+                 new: dict | None):
+        self.table_name, self.record_id, self.action, self.label, self.old, self.new = \
+            table_name, record_id, action, label, old, new
+
+    @classmethod
+    def read(cls, row: tuple) -> list[_Entry]:
+        """A stored entry as the entries undo works through: a range of inserted rows gives one per row, newest
+        first, at version 1 and without a label (undo names them from their values)."""
+        table_name, record_id, action, label, old, new, last_record_id = row
+        if last_record_id is None:
+            return [cls(table_name, record_id, action, label, json.loads(old) if old else None,
+                         json.loads(new) if new else None)]
+        return [cls(table_name, one, "insert", "", None, {"id": one, "version": 1})
+                for one in range(last_record_id, record_id - 1, -1)]
 
 
 @dialect.retry_unsaved
@@ -487,15 +508,18 @@ def revert_change_set(change_set_id: int, progress: Progress | None = None) -> i
     original = schema.ChangeSet.get_by_id(change_set_id)
     entry_model = schema.ChangeLogEntry
     rows = (entry_model.select(entry_model.table_name, entry_model.record_id, entry_model.action,
-                               entry_model.record_label, entry_model.old_values, entry_model.new_values)
+                               entry_model.record_label, entry_model.old_values, entry_model.new_values,
+                               entry_model.last_record_id)
             .where(entry_model.change_set == change_set_id).order_by(entry_model.id.desc()).tuples())
-    entries = [_Entry(row) for row in rows]
+    entries = [entry for row in rows for entry in _Entry.read(row)]
     models = _models_by_table()
     summary = original.summary[6:] if original.kind == "undo" and original.summary.startswith("Undo: ") \
         else f"Undo: {original.summary}"
 
     def stale(entry: _Entry) -> StaleRecord:
-        return StaleRecord(_report("", f"Cannot undo '{original.summary}': '{entry.label}' has been changed since"))
+        label = entry.label or _label_of(models[entry.table_name], snapshot(models[entry.table_name],
+                                                                           entry.record_id), entry.record_id)
+        return StaleRecord(_report("", f"Cannot undo '{original.summary}': '{label}' has been changed since"))
 
     total = len(entries)
     with recording("undo", summary) as rec:
@@ -507,6 +531,7 @@ def revert_change_set(change_set_id: int, progress: Progress | None = None) -> i
                     progress.report(done, total, "Undoing…")
         else:
             _check_versions(entries, models, stale, progress)
+            names: dict[tuple[str, int], str] = {}  # referenced records' names, for the labels of imported rows
             done = 0
             for run in _runs(entries):
                 model = models[run[0].table_name]
@@ -514,7 +539,7 @@ def revert_change_set(change_set_id: int, progress: Progress | None = None) -> i
                 for start in range(0, len(run), REVERT_CHUNK):
                     chunk = run[start:start + REVERT_CHUNK]
                     if action == "insert":
-                        _revert_inserts(model, chunk, rec, stale)
+                        _revert_inserts(model, chunk, rec, stale, names)
                     elif action == "delete":
                         _revert_deletes(model, chunk, rec, stale)
                     else:
@@ -576,14 +601,25 @@ def _snapshots(model: type[Model], ids: list[int]) -> dict[int, dict[str, Any]]:
             for row in model.select().where(_id_in(ids)).dicts()}
 
 
-def _revert_inserts(model: type[Model], chunk: list[_Entry], rec: ChangeRecorder, stale) -> None:
+def _label_of(model: type[Model], values: dict[str, Any] | None, record_id: int,
+              names: dict[tuple[str, int], str] | None = None) -> str:
+    """record_label of a row being undone whose entry carries no label (a range of imported rows)."""
+    spec = record_type_for_model(model)
+    if spec is None or values is None:
+        return f"{spec.singular if spec else model._meta.table_name} #{record_id}"
+    return record_label(spec, values, names)
+
+
+def _revert_inserts(model: type[Model], chunk: list[_Entry], rec: ChangeRecorder, stale,
+                    names: dict[tuple[str, int], str]) -> None:
     ids = [entry.record_id for entry in chunk]
     current = _snapshots(model, ids)
     deleted = model.delete().where(_id_in(ids)).execute()
     if deleted != len(ids):
         raise stale(next(entry for entry in chunk if entry.record_id not in current))
     table = model._meta.table_name
-    rec.log_many({"table_name": table, "record_id": entry.record_id, "action": "delete", "record_label": entry.label,
+    rec.log_many({"table_name": table, "record_id": entry.record_id, "action": "delete",
+                  "record_label": entry.label or _label_of(model, current[entry.record_id], entry.record_id, names),
                   "old": current[entry.record_id], "new": None} for entry in chunk)
 
 
@@ -626,7 +662,8 @@ def _revert_one(model: type[Model], entry: _Entry, rec: ChangeRecorder, stale) -
     if entry.action == "insert":
         if not model.delete().where(model.id == entry.record_id, model.version == expected).execute():
             raise stale(entry)
-        rec.log(model, entry.record_id, "delete", entry.label, current, None)
+        rec.log(model, entry.record_id, "delete", entry.label or _label_of(model, current, entry.record_id),
+                current, None)
     elif entry.action == "delete":
         try:
             model.insert(**_stored(model, entry.old)).execute()
