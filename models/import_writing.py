@@ -203,17 +203,17 @@ def _sqlite_has_json(db: peewee.Database) -> bool:
 def _id_ranges(sheet: SheetPlan, ids: list[int]) -> list[dict]:
     """The change-log entries of new records: one per run of consecutive ids."""
     table, label = sheet.model._meta.table_name, sheet.spec.label
-    entries: list[dict] = []
     ids = sorted(ids)
-    first = 0
-    for index in range(1, len(ids) + 1):
-        if index == len(ids) or ids[index] != ids[index - 1] + 1:
-            low, high = ids[first], ids[index - 1]
-            entries.append({"table_name": table, "record_id": low, "last_record_id": high, "action": "insert",
-                            "record_label": f"{label} #{low}" + (f"–#{high}" if high > low else ""),
-                            "old": None, "new": None})
-            first = index
-    return entries
+    if not ids:
+        return []
+    if ids[-1] - ids[0] + 1 == len(ids):  # the usual case: fresh ids, one run
+        runs = [(ids[0], ids[-1])]
+    else:
+        breaks = [index for index in range(1, len(ids)) if ids[index] != ids[index - 1] + 1]
+        runs = [(ids[start], ids[end - 1]) for start, end in zip([0, *breaks], [*breaks, len(ids)], strict=True)]
+    return [{"table_name": table, "record_id": low, "last_record_id": high, "action": "insert",
+             "record_label": f"{label} #{low}" + (f"–#{high}" if high > low else ""), "old": None, "new": None}
+            for low, high in runs]
 
 
 def _snapshot_sql(model: type[peewee.Model]) -> str:
