@@ -95,6 +95,7 @@ class _Writer:
         now_text, now_param = self.now.isoformat(), self._param(self.now)
         ranged = sheet.link is None
         log_sql = _inserted_links_log_sql(sheet) if not ranged and self.sqlite and _sqlite_has_json(self.db) else None
+        new_ids: list[int] = []  # of records, logged as ranges once all are in
         for start in range(0, len(rows), WRITE_CHUNK):
             chunk = rows[start:start + WRITE_CHUNK]
             params, entries = [], []
@@ -119,12 +120,13 @@ class _Writer:
                                     "record_label": link_label, "old": None, "new": encode(snapshot)})
             self._executemany(sql, params)
             if ranged:
-                self.recorder.log_many(_id_ranges(sheet, [row[0] for row in params]))
+                new_ids += [row[0] for row in params]
             elif log_sql is None:
                 self.recorder.log_many(entries)
             else:
                 self._log_inserted(log_sql, [row[0] for row in params])
             self.advance(len(chunk), f"Writing {sheet.title.lower()}…")
+        self.recorder.log_many(_id_ranges(sheet, new_ids))
 
     def _log_inserted(self, log_sql: tuple[str, str], ids: list[int]) -> None:
         """The change-log entries of link rows just inserted, written by SQLite from the rows themselves,

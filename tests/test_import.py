@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 import xlsxwriter
 
-from models import dialect, schema
+from models import dialect, import_writing, schema
 from models.import_report import write_error_report
 from models.importing import (
     ImportOptions,
@@ -281,7 +281,8 @@ def big_file(path: Path, rows: int) -> Path:
     return workbook(path, HUB, body)
 
 
-def test_a_large_import_is_undone_and_redone_in_bulk_with_progress(seeded_db, tmp_path):
+def test_a_large_import_is_undone_and_redone_in_bulk_with_progress(seeded_db, tmp_path, monkeypatch):
+    monkeypatch.setattr(import_writing, "WRITE_CHUNK", 500)  # the rows go in as three chunks
     before, entries = contributions(), schema.ChangeLogEntry.select().count()
     _, result = import_file(big_file(tmp_path / "big.xlsx", 1_500))
     imported = contributions()
@@ -295,7 +296,8 @@ def test_a_large_import_is_undone_and_redone_in_bulk_with_progress(seeded_db, tm
     redo = revert_change_set(undo)
     assert contributions() == imported
     assert schema.ChangeSet.get_by_id(redo).summary.startswith("Import big.xlsx")
-    # The import's new rows are one range entry; its undo and redo log each row with its values.
+    # The import's new rows, written in three chunks, are one range entry; its undo and redo log each row with
+    # its values.
     assert schema.ChangeLogEntry.select().count() == entries + 1 + 2 * 1_500
 
 
