@@ -12,7 +12,6 @@ from models.dates import DateError, parse_exact_date
 from models.excel_read import SheetData, header_cells, is_blank, normalise_header
 from models.import_matching import (
     Existing,
-    NameBook,
     Resolver,
     cell_to_raw,
     compare,
@@ -30,6 +29,7 @@ from models.import_plan import (
     StagedRow,
     blank_row,
 )
+from models.labels import NameBook
 from models.progress import Progress
 from models.records import RECORD_TYPES, RecordType, record_type
 from models.validation import validate_record

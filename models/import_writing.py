@@ -14,8 +14,8 @@ import peewee
 from models import dialect, schema
 from models.db import backup_database
 from models.excel_read import bulk_allocation
-from models.import_matching import NameBook
 from models.import_plan import ImportPlan, ImportResult, RowError, SheetPlan, StagedRow, save_mapping
+from models.labels import NameBook
 from models.progress import NO_PROGRESS, Progress
 from models.records import record_type
 from models.services import ChangeRecorder, WriteFailed, logged_value, recording

@@ -29,7 +29,6 @@ from models.excel_read import (
     normalise_header,
     open_workbook,
 )
-from models.import_matching import NameBook
 from models.import_paxdesk import stage_paxdesk_workbook
 from models.import_plan import (
     ERROR_POLICIES,
@@ -53,6 +52,7 @@ from models.import_plan import (
 )
 from models.import_staging import UN_REQUIRED, Staging, stage_mapped_sheet, stage_un_sheet
 from models.import_writing import apply_plan
+from models.labels import NameBook
 from models.progress import NO_PROGRESS, Progress
 from models.records import RECORD_TYPES, FieldSpec
 from models.workbook_format import FORMAT_ITEM, FORMAT_NAME, METADATA_SHEET, SheetLayout, record_layout

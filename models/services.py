@@ -15,6 +15,7 @@ import peewee
 from peewee import IntegrityError, Model
 
 from models import dialect, schema
+from models.labels import NameBook
 from models.progress import NO_PROGRESS, Progress
 from models.records import RECORD_TYPES, LinkSpec, RecordType, record_type, record_type_for_model
 from models.validation import Report, fold, validate_link_row, validate_record
@@ -144,22 +145,16 @@ def recording(kind: str, summary: str, recorder: ChangeRecorder | None = None) -
 
 # --- Labels and references -------------------------------------------------------------------------
 
-def _ref_name(spec_key: str, record_id: int | None, names: dict[tuple[str, int], str] | None = None) -> str:
+def _ref_name(spec_key: str, record_id: int | None) -> str:
     if record_id is None:
         return ""
-    if names is not None and (spec_key, record_id) in names:
-        return names[spec_key, record_id]
     target = record_type(spec_key)
     row = target.model.select().where(target.model.id == record_id).dicts().first()
-    name = record_label(target, row, names) if row else f"#{record_id}"
-    if names is not None:
-        names[spec_key, record_id] = name
-    return name
+    return record_label(target, row) if row else f"#{record_id}"
 
 
-def record_label(spec: RecordType, values: dict[str, Any], names: dict[tuple[str, int], str] | None = None) -> str:
-    """What people call a record: its name, or its natural key read out (refs by name). `names` keeps the
-    referenced records' names across calls (labelling many rows)."""
+def record_label(spec: RecordType, values: dict[str, Any]) -> str:
+    """What people call a record: its name, or its natural key read out (refs by name)."""
     if spec.name_field != "id" and values.get(spec.name_field):
         return str(values[spec.name_field])
     parts = []
@@ -167,7 +162,7 @@ def record_label(spec: RecordType, values: dict[str, Any], names: dict[tuple[str
         value = values.get(name)
         field = spec.field(name)
         if field.kind == "ref":
-            value = _ref_name(field.ref, value, names) if value is not None else ""
+            value = _ref_name(field.ref, value) if value is not None else ""
         if value not in (None, ""):
             parts.append(str(logged_value(value)))
     return " · ".join(parts) or f"{spec.singular} #{values.get('id')}"
@@ -531,7 +526,7 @@ def revert_change_set(change_set_id: int, progress: Progress | None = None) -> i
                     progress.report(done, total, "Undoing…")
         else:
             _check_versions(entries, models, stale, progress)
-            names: dict[tuple[str, int], str] = {}  # referenced records' names, for the labels of imported rows
+            names = NameBook()  # labels for the rows of an import's ranges
             done = 0
             for run in _runs(entries):
                 model = models[run[0].table_name]
@@ -601,25 +596,25 @@ def _snapshots(model: type[Model], ids: list[int]) -> dict[int, dict[str, Any]]:
             for row in model.select().where(_id_in(ids)).dicts()}
 
 
-def _label_of(model: type[Model], values: dict[str, Any] | None, record_id: int,
-              names: dict[tuple[str, int], str] | None = None) -> str:
+def _label_of(model: type[Model], values: dict[str, Any] | None, record_id: int) -> str:
     """record_label of a row being undone whose entry carries no label (a range of imported rows)."""
     spec = record_type_for_model(model)
     if spec is None or values is None:
         return f"{spec.singular if spec else model._meta.table_name} #{record_id}"
-    return record_label(spec, values, names)
+    return record_label(spec, values)
 
 
-def _revert_inserts(model: type[Model], chunk: list[_Entry], rec: ChangeRecorder, stale,
-                    names: dict[tuple[str, int], str]) -> None:
+def _revert_inserts(model: type[Model], chunk: list[_Entry], rec: ChangeRecorder, stale, names: NameBook) -> None:
     ids = [entry.record_id for entry in chunk]
     current = _snapshots(model, ids)
     deleted = model.delete().where(_id_in(ids)).execute()
     if deleted != len(ids):
         raise stale(next(entry for entry in chunk if entry.record_id not in current))
     table = model._meta.table_name
+    spec = record_type_for_model(model)
+    label = names.labeller(spec) if spec is not None else lambda values: f"{table} #{values['id']}"
     rec.log_many({"table_name": table, "record_id": entry.record_id, "action": "delete",
-                  "record_label": entry.label or _label_of(model, current[entry.record_id], entry.record_id, names),
+                  "record_label": entry.label or label(current[entry.record_id]),
                   "old": current[entry.record_id], "new": None} for entry in chunk)
 
 

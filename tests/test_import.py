@@ -22,7 +22,8 @@ from models.importing import (
     stage_import,
 )
 from models.progress import Cancelled, Progress
-from models.services import StaleRecord, last_change, revert_change_set, update_record
+from models.records import RECORD_TYPES
+from models.services import StaleRecord, last_change, record_label, revert_change_set, snapshot, update_record
 from tests.un_files import HUB
 
 OLDER = ["Contributing_Country", "ISOCode3", "Mission_Acronym", "Personnel_Type", "Female_Personnel",
@@ -286,13 +287,18 @@ def test_a_large_import_is_undone_and_redone_in_bulk_with_progress(seeded_db, tm
     before, entries = contributions(), schema.ChangeLogEntry.select().count()
     _, result = import_file(big_file(tmp_path / "big.xlsx", 1_500))
     imported = contributions()
+    newest = schema.Contribution.select().order_by(schema.Contribution.id.desc()).first().id
+    newest_label = record_label(RECORD_TYPES["contributions"], snapshot(schema.Contribution, newest))
     reports: list[tuple[int, int, str]] = []
 
     undo = revert_change_set(result.change_set_id, progress=Progress(lambda *report: reports.append(report)))
 
     assert contributions() == before
     assert reports[-1][:2] == (1_500, 1_500)  # the GUI's progress bar reaches the end
-    assert schema.ChangeLogEntry.select().where(schema.ChangeLogEntry.change_set == undo).count() == 1_500
+    undone = schema.ChangeLogEntry.select().where(schema.ChangeLogEntry.change_set == undo)
+    assert undone.count() == 1_500
+    # Each removed row is logged under its own label (as a redo that meets a conflict names it).
+    assert {entry.record_label for entry in undone if entry.record_id == newest} == {newest_label}
     redo = revert_change_set(undo)
     assert contributions() == imported
     assert schema.ChangeSet.get_by_id(redo).summary.startswith("Import big.xlsx")
@@ -308,8 +314,10 @@ def test_undoing_an_import_is_refused_when_one_of_its_rows_changed_since(seeded_
     imported = contributions()
     sets = change_sets()
 
-    with pytest.raises(StaleRecord, match="has been changed since"):
+    label = record_label(RECORD_TYPES["contributions"], snapshot(schema.Contribution, changed.id))
+    with pytest.raises(StaleRecord, match="has been changed since") as refusal:
         revert_change_set(result.change_set_id)
+    assert f"'{label}'" in str(refusal.value)  # the row, by what people call it
 
     assert contributions() == imported and change_sets() == sets  # not one row deleted, nothing logged
 
