@@ -131,7 +131,7 @@ class _Writer:
     def _log_inserted(self, log_sql: tuple[str, str], ids: list[int]) -> None:
         """The change-log entries of link rows just inserted, written by SQLite from the rows themselves,
         without 100,000 rounds of JSON in Python."""
-        contiguous = ids[-1] - ids[0] + 1 == len(ids) and ids == sorted(ids)  # new ids of a UN file: a range
+        contiguous = ids[-1] - ids[0] + 1 == len(ids) and ids == sorted(ids)  # fresh ids: a range
         with peewee.__exception_wrapper__:
             cursor = self.db.cursor()
             if contiguous:
