@@ -337,24 +337,22 @@ class RecordTableModel(QAbstractTableModel):
         return self._cache[block]
 
     def _store(self, block: int, rows: list[tuple | None]) -> None:
-        # Texts are formatted once per block, not at every paint; the view's paint only indexes tuples.
-        formats = self._formats
-        entries: list[Entry | None] = []
-        for values in rows:
-            if values is None:
-                entries.append(None)
-                continue
-            texts = []
-            for position, form in enumerate(formats):
-                value = values[position + 1] if position else values[0]  # values: id, version, then columns
-                if value is None or value == "":
-                    texts.append(None)
-                elif form is None:
-                    texts.append(value if isinstance(value, str) else str(value))
-                else:
-                    texts.append(form(value))
-            entries.append((values, tuple(texts)))
-        self._cache[block] = entries
+        # Texts are formatted once per block, not at every paint; the view's paint only indexes tuples. Column by
+        # column: one comprehension a column costs less than a loop over every cell (first paint).
+        present = [values for values in rows if values is not None]
+        columns = list(zip(*present, strict=True))
+        text_columns = []
+        for position, form in enumerate(self._formats):
+            if not present:
+                break
+            column = columns[position + 1] if position else columns[0]  # values: id, version, then the columns
+            if form is None:
+                text_columns.append([None if value is None or value == "" else
+                                     value if value.__class__ is str else str(value) for value in column])
+            else:
+                text_columns.append([None if value is None or value == "" else form(value) for value in column])
+        texts = iter(zip(*text_columns, strict=True))
+        self._cache[block] = [None if values is None else (values, next(texts)) for values in rows]
         while len(self._cache) > self.CACHE_BLOCKS:
             self._cache.popitem(last=False)
 

@@ -301,20 +301,19 @@ class RecordQuery:
         ref_positions = [i for i, c in enumerate(shown) if c.spec.kind == "ref"]
         name_at = {position: 2 + width + n for n, position in enumerate(ref_positions)}
         converters = [_converter(c.spec, name_at.get(i)) for i, c in enumerate(shown)]
-        plan = list(enumerate(converters, start=2))
-        result = []
-        for row in raw:
-            values = [row[0], row[1]]
-            for position, convert in plan:
-                value = row[position]
-                if value is None:
-                    values.append("")
-                elif convert is None:
-                    values.append(value)
-                else:
-                    values.append(convert(value, row))
-            result.append(tuple(values))
-        return result
+        if not raw:
+            return []
+        # Column by column: one comprehension a column costs less than a loop over every cell (first paint).
+        columns = list(zip(*raw, strict=True))
+        converted = [columns[0], columns[1]]
+        for position, convert in enumerate(converters, start=2):
+            column = columns[position]
+            if convert is None:
+                converted.append(["" if value is None else value for value in column])
+            else:
+                converted.append(["" if value is None else convert(value, row)
+                                  for value, row in zip(column, raw, strict=True)])
+        return list(zip(*converted, strict=True))
 
     def page(self, offset: int, limit: int) -> list[dict[str, Any]]:
         """A page of display rows in view order, for exports and quick first paints."""
