@@ -9,7 +9,6 @@ from models import db as dbmodule
 from models import schema
 from models.db import DatabaseUnavailable, open_database
 from models.importing import import_file
-from models.seeding import seed_database
 from models.services import create_record, last_change, revert_change_set
 from tests.un_files import un_file
 
@@ -51,15 +50,13 @@ def test_newer_database_is_refused_untouched(db_path):
     assert not list(db_path.parent.glob("*.bak*"))
 
 
-def test_a_version_1_database_gains_change_log_ranges_and_imports_into_them(db_path, tmp_path):
-    database = open_database(db_path)
-    seed_database()
-    database.execute_sql('DROP INDEX "change_log_entry_ranges"')
-    database.execute_sql('ALTER TABLE "change_log_entry" DROP COLUMN "last_record_id"')
+def test_a_version_1_database_gains_change_log_ranges_and_imports_into_them(seeded_db, db_target, tmp_path):
+    seeded_db.execute_sql('DROP INDEX "change_log_entry_ranges"')
+    seeded_db.execute_sql('ALTER TABLE "change_log_entry" DROP COLUMN "last_record_id"')
     schema.Setting.update(value="1").where(schema.Setting.key == "schema_version").execute()
-    database.close()
+    seeded_db.close()
 
-    database = open_database(db_path)
+    database = open_database(db_target)
     assert dbmodule.schema_version(database) == 2
     assert "last_record_id" in [c.name for c in database.get_columns("change_log_entry")]
     assert "change_log_entry_ranges" in [index.name for index in database.get_indexes("change_log_entry")]
@@ -71,3 +68,4 @@ def test_a_version_1_database_gains_change_log_ranges_and_imports_into_them(db_p
     assert last_change(schema.Contribution, newest.id)[0] == schema.ChangeSet.get_by_id(result.change_set_id).user
     revert_change_set(result.change_set_id)
     assert schema.Contribution.select().count() == before
+    database.close()
