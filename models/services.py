@@ -512,8 +512,8 @@ def revert_change_set(change_set_id: int, progress: Progress | None = None) -> i
         else f"Undo: {original.summary}"
 
     def stale(entry: _Entry) -> StaleRecord:
-        label = entry.label or _label_of(models[entry.table_name], snapshot(models[entry.table_name],
-                                                                           entry.record_id), entry.record_id)
+        model = models[entry.table_name]
+        label = entry.label or _label_of(model, snapshot(model, entry.record_id), entry.record_id)
         return StaleRecord(_report("", f"Cannot undo '{original.summary}': '{label}' has been changed since"))
 
     total = len(entries)
@@ -611,8 +611,8 @@ def _revert_inserts(model: type[Model], chunk: list[_Entry], rec: ChangeRecorder
     if deleted != len(ids):
         raise stale(next(entry for entry in chunk if entry.record_id not in current))
     table = model._meta.table_name
-    spec = record_type_for_model(model)
-    label = names.labeller(spec) if spec is not None else lambda values: f"{table} #{values['id']}"
+    # Rows of an import's range have no stored label: they are named from their values (ranges hold records).
+    label = names.labeller(record_type_for_model(model)) if not all(entry.label for entry in chunk) else None
     rec.log_many({"table_name": table, "record_id": entry.record_id, "action": "delete",
                   "record_label": entry.label or label(current[entry.record_id]),
                   "old": current[entry.record_id], "new": None} for entry in chunk)
