@@ -71,6 +71,7 @@ def test_booleans_dates_and_timestamps_read_back_alike(db):
     stored = snapshot(schema.Mission, undof)
     assert stored["active"] is False and stored["latitude"] == 33.1 and stored["start_date"] == "1974-05-31"
     assert isinstance(schema.Mission.get_by_id(undof).created_at, dt.datetime)
+    assert stored["created_at"] == schema.Mission.get_by_id(undof).created_at.isoformat()  # as the log keeps it
     assert snapshot(schema.Contribution, figure)["reporting_date"] == "2024-05-31"
     assert isinstance(schema.Contribution.get_by_id(figure).reporting_date, dt.date)
     assert isinstance(latest_change_set().at, dt.datetime)
