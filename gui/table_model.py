@@ -342,9 +342,7 @@ class RecordTableModel(QAbstractTableModel):
         present = [values for values in rows if values is not None]
         columns = list(zip(*present, strict=True))
         text_columns = []
-        for position, form in enumerate(self._formats):
-            if not present:
-                break
+        for position, form in enumerate(self._formats if present else ()):
             column = columns[position + 1] if position else columns[0]  # values: id, version, then the columns
             if form is None:
                 text_columns.append([None if value is None or value == "" else

@@ -58,7 +58,7 @@ def changes_in(change_set_ids: Iterable[int]) -> list[Change]:
              .join(change_set).where(entry.change_set.in_(ids)).order_by(entry.id))
     rows = list(query.limit(DETAIL_LIMIT + 1).tuples())
     # An entry for a range of imported rows (last_record_id) counts as the rows it holds.
-    if sum(1 if row[-1] is None else row[-1] - row[2] + 1 for row in rows) > DETAIL_LIMIT:
+    if sum(1 if last_id is None else last_id - first_id + 1 for _, _, first_id, *_, last_id in rows) > DETAIL_LIMIT:
         return _whole_tables(ids)
     changes: dict[Change, None] = {}  # ordered and without repeats
     for set_id, table, first_id, action, old, new, user, last_id in rows:

@@ -126,7 +126,8 @@ class _Writer:
             else:
                 self._log_inserted(log_sql, [row[0] for row in params])
             self.advance(len(chunk), f"Writing {sheet.title.lower()}…")
-        self.recorder.log_many(_id_ranges(sheet, new_ids))
+        if ranged:
+            self.recorder.log_many(_id_ranges(sheet, new_ids))
 
     def _log_inserted(self, log_sql: tuple[str, str], ids: list[int]) -> None:
         """The change-log entries of link rows just inserted, written by SQLite from the rows themselves,

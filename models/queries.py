@@ -294,16 +294,16 @@ class RecordQuery:
         return self._convert(fetch_all(sql, list(ids)))
 
     def _convert(self, raw: list[tuple]) -> list[tuple]:
-        """Stored values → shown values, in one pass: refs by name, codes by label, EDTF in words, exact dates
-        as ISO text (SQLite hands them over as text already: no parsing), booleans as Yes/No."""
+        """Stored values → shown values, column by column (one comprehension a column costs less than a loop over
+        every cell, at every first paint): refs by name, codes by label, EDTF in words, exact dates as ISO text
+        (SQLite hands them over as text already: no parsing), booleans as Yes/No."""
+        if not raw:
+            return []
         shown = [c for c in self.columns if c.spec is not None]
         width = len(shown)
         ref_positions = [i for i, c in enumerate(shown) if c.spec.kind == "ref"]
         name_at = {position: 2 + width + n for n, position in enumerate(ref_positions)}
         converters = [_converter(c.spec, name_at.get(i)) for i, c in enumerate(shown)]
-        if not raw:
-            return []
-        # Column by column: one comprehension a column costs less than a loop over every cell (first paint).
         columns = list(zip(*raw, strict=True))
         converted = [columns[0], columns[1]]
         for position, convert in enumerate(converters, start=2):
