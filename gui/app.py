@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import cache
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
@@ -16,6 +17,7 @@ APPLICATION = "PaxDesk"
 RESOURCES = Path(resources.__file__).resolve().parent
 ICONS = RESOURCES / "icons"
 STYLE_SHEET = RESOURCES / "paxdesk.qss"
+SCROLL_BARS = RESOURCES / "scroll_bars.qss"
 # Fonts that carry Cyrillic (Қазақстан), Armenian (Հայաստան) and Latin with ə (Azərbaycan); the first one
 # installed wins, the others stand in for missing glyphs.
 FONT_FAMILIES = ["Noto Sans", "DejaVu Sans", "Noto Sans Armenian", "Segoe UI", "Helvetica Neue", "Arial"]
@@ -45,8 +47,15 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     font.setFamilies(FONT_FAMILIES)
     font.setPointSizeF(max(font.pointSizeF(), 10.0))
     app.setFont(font)
-    app.setStyleSheet(STYLE_SHEET.read_text(encoding="utf-8"))
+    app.setStyleSheet(STYLE_SHEET.read_text(encoding="utf-8") + "\n" + scroll_bar_style())
     return app
+
+
+@cache
+def scroll_bar_style() -> str:
+    """The style sheet of PaxDesk's flat scroll bars: every scroll bar of the application has them, and the record
+    table gives them to its own bars wherever it is shown (they are part of what its paint costs)."""
+    return SCROLL_BARS.read_text(encoding="utf-8")
 
 
 def light_palette() -> QPalette:

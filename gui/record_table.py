@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.app import scroll_bar_style
 from gui.table_model import RecordTableModel
 
 RIGHT_ALIGNED = int(Qt.AlignmentFlag.AlignRight)
@@ -42,6 +43,9 @@ class RecordTableView(QTableView):
         self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.verticalHeader().hide()
         self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 12)
+        # Fusion's bevelled scroll bar took longer to paint than a screenful of rows (see scroll_bars.qss).
+        for bar in (self.verticalScrollBar(), self.horizontalScrollBar()):
+            bar.setStyleSheet(scroll_bar_style())
 
     def paintEvent(self, event: QPaintEvent) -> None:
         model = self.model()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QApplication, QTableView
+from PySide6.QtWidgets import QApplication, QScrollArea, QStyle, QStyleOptionSlider, QTableView
 
 from gui.app import create_application
 from gui.record_table import RecordTableView
@@ -88,3 +88,22 @@ def test_a_row_deleted_meanwhile_reads_deleted(seeded_db, qtbot):
     assert model.row_texts(last)[0] == "(deleted)"
     assert model.data(model.index(last, 0)) == "(deleted)"
     assert _differing_pixels(ours, reference) == [0, 0]
+
+
+def test_the_table_has_paxdesks_flat_scroll_bars_wherever_it_is_shown(qtbot):
+    """Fusion's bevelled scroll bars cost more to paint than a screenful of rows; the table brings PaxDesk's flat
+    ones (12 pixels wide, no arrow buttons) even outside the main window, and they match the application's."""
+    view = RecordTableView()
+    qtbot.addWidget(view)
+    bars = [view.verticalScrollBar(), view.horizontalScrollBar()]
+    assert [bars[0].sizeHint().width(), bars[1].sizeHint().height()] == [12, 12]
+    option = QStyleOptionSlider()
+    bars[0].resize(12, 300)
+    bars[0].initStyleOption(option)
+    arrow = bars[0].style().subControlRect(QStyle.ComplexControl.CC_ScrollBar, option,
+                                           QStyle.SubControl.SC_ScrollBarAddLine, bars[0])
+    assert arrow.height() == 0
+    create_application()
+    form = QScrollArea()  # a scroll bar elsewhere in the window: a form's
+    qtbot.addWidget(form)
+    assert form.verticalScrollBar().sizeHint().width() == 12
