@@ -323,6 +323,11 @@ class MainWindow(QMainWindow):
             return
         previous = self.model.query
         self._select_after_load = None
+        if self._key is not None:
+            # Before the model changes: the header then takes the next view's columns, and drops the columns
+            # that view lacks together with their widths.
+            self._save_view_layout(self._key)
+            self._view_filters[self._key] = (self.search_box.text(), self.filter_header.values())
         search, filters = self._view_filters.get(key, ("", {}))
         sort_column, descending = self._saved_sort(key)
         try:
@@ -332,9 +337,6 @@ class MainWindow(QMainWindow):
             self._table_failed(first_line(exc))
             self._keep_view(previous)
             return
-        if self._key is not None:
-            self._save_view_layout(self._key, previous)
-            self._view_filters[self._key] = (self.search_box.text(), self.filter_header.values())
         self._key = key
         spec = record_type(key)
         self.title_label.setText(spec.label)
@@ -843,11 +845,10 @@ class MainWindow(QMainWindow):
         names = {c.name for c in RecordQuery(key).columns}
         return (column if column in names else "id"), direction == "desc"
 
-    def _save_view_layout(self, key: str, query: RecordQuery | None = None) -> None:
-        """Remember the header of `key`'s view as on screen and its sort (`query`: the view's query, when the
-        model has already moved on to the next view)."""
+    def _save_view_layout(self, key: str) -> None:
+        """Remember the header of `key`'s view, the one on screen, and its sort."""
         self._settings.setValue(f"views/{key}/header", self.filter_header.saveState())
-        query = query or self.model.query
+        query = self.model.query
         self._settings.setValue(f"views/{key}/sort", f"{query.sort_column}:{'desc' if query.descending else 'asc'}")
 
     def _restore_view_layout(self, key: str) -> None:

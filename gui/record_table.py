@@ -10,10 +10,11 @@ focus frame) from the model's texts directly, so a paint costs a few calls per r
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QPointF, QRect, Qt
+from PySide6.QtCore import QAbstractItemModel, QEvent, QPointF, QRect, Qt
 from PySide6.QtGui import QColor, QFontMetricsF, QPainter, QPaintEvent, QPalette, QPen, QStaticText, QTransform
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QHeaderView,
     QStyle,
     QStyleOptionFocusRect,
     QStyleOptionViewItem,
@@ -25,7 +26,10 @@ from gui.app import scroll_bar_style
 from gui.table_model import RecordTableModel
 
 RIGHT_ALIGNED = int(Qt.AlignmentFlag.AlignRight)
-TEXT_CACHE_SIZE = 20_000  # laid-out texts kept per view
+TEXT_CACHE_SIZE = 20_000  # texts measured (and laid out) kept per view
+# Laying a text out (a QStaticText) costs ~25 µs and saves ~2.5 µs at each later draw of a short cell text: it pays
+# once a text has been drawn this many times (benchmarks/bench_table_model.py: first paint, paints that follow).
+LAY_OUT_AFTER = 8
 
 
 class RecordTableView(QTableView):
@@ -46,6 +50,19 @@ class RecordTableView(QTableView):
         # Fusion's bevelled scroll bar took longer to paint than a screenful of rows (see scroll_bars.qss).
         for bar in (self.verticalScrollBar(), self.horizontalScrollBar()):
             bar.setStyleSheet(scroll_bar_style())
+
+    def setModel(self, model: QAbstractItemModel | None) -> None:  # noqa: N802 - Qt's name
+        super().setModel(model)  # gives the model to the headers too
+        self._title_header_from(model)
+
+    def setHorizontalHeader(self, header: QHeaderView) -> None:  # noqa: N802
+        super().setHorizontalHeader(header)
+        self._title_header_from(self.model())
+
+    def _title_header_from(self, model: QAbstractItemModel | None) -> None:
+        """The column header reads a RecordTableModel's titles from its header model: no call into Python."""
+        if isinstance(model, RecordTableModel):
+            self.horizontalHeader().setModel(model.header_model)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         model = self.model()
@@ -152,14 +169,17 @@ class RecordTableView(QTableView):
 
 
 class _Texts:
-    """The texts of one view, laid out for painting in its font. The texts of a column repeat from row to row
-    and from paint to paint, and a text laid out once (a QStaticText) draws in a quarter of the time; laying one
-    out costs more than drawing it directly once, so a text is drawn directly when first seen and laid out when
-    seen again. A text wider than its cell is cut short with "…" and drawn from the left, as the delegate does."""
+    """The texts of one view, measured and laid out for painting in its font. A text is measured once (for its
+    alignment and to know whether it fits). It is drawn directly until it has been drawn LAY_OUT_AFTER times, and
+    then from its laid-out glyphs (a QStaticText), which draw faster: the texts of a column repeat from row to
+    row and from paint to paint, but laying one out costs several direct draws, and a view's first paint meets
+    every text for the first time. A text wider than its cell is cut short with "…" and drawn from the left, as
+    the delegate does."""
 
     def __init__(self, view: QTableView):
         self._view = view
-        self._known: dict[str | tuple[str, int], tuple[QStaticText | None, float]] = {}
+        # text → [glyphs (None until laid out), advance, direct draws]; (text, room) → [glyphs of the cut text]
+        self._known: dict[str | tuple[str, int], list] = {}
         self.clear()
 
     def clear(self) -> None:
@@ -176,16 +196,17 @@ class _Texts:
         if known is None:
             if len(self._known) > TEXT_CACHE_SIZE:
                 self._known.clear()
-            known = self._known[text] = (None, self._metrics.horizontalAdvance(text))
-            if known[1] <= room:
-                painter.drawText(QPointF(x + room - known[1] if right_aligned else x, top + self._ascent), text)
-                return
-        glyphs, advance = known
+            known = self._known[text] = [None, self._metrics.horizontalAdvance(text), 0]
+        glyphs, advance = known[0], known[1]
         if advance > room:
-            glyphs, advance = self._shortened(text, room), room
-        elif glyphs is None:
-            glyphs = self._laid_out(text)
-            self._known[text] = (glyphs, advance)
+            painter.drawStaticText(QPointF(x, top), self._shortened(text, room))
+            return
+        if glyphs is None:
+            known[2] += 1
+            if known[2] < LAY_OUT_AFTER:
+                painter.drawText(QPointF(x + room - advance if right_aligned else x, top + self._ascent), text)
+                return
+            glyphs = known[0] = self._laid_out(text)
         painter.drawStaticText(QPointF(x + room - advance if right_aligned else x, top), glyphs)
 
     def _shortened(self, text: str, room: int) -> QStaticText:
@@ -193,7 +214,7 @@ class _Texts:
         known = self._known.get(key)
         if known is None:
             shortened = self._view.fontMetrics().elidedText(text, self._view.textElideMode(), room)
-            known = self._known[key] = (self._laid_out(shortened), room)
+            known = self._known[key] = [self._laid_out(shortened)]
         return known[0]
 
     def _laid_out(self, text: str) -> QStaticText:
